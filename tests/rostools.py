@@ -1,0 +1,63 @@
+"""Helpers for tests that start rclpy: a per-test Context with a spinning executor, and child processes."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+from spacemind_ros.ros.environment import loopback_environment
+
+
+@contextmanager
+def ros_node(name: str):
+    """A node in its own Context, spun by a MultiThreadedExecutor in a daemon thread; torn down in the safe order."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node(name, context=context)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    try:
+        yield node
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        thread.join(timeout=10)
+
+
+def spawn(args: list[str], **kwargs) -> subprocess.Popen:
+    """Start a Python child on this test run's ROS domain, loopback-only."""
+    env = loopback_environment(int(os.environ["ROS_DOMAIN_ID"]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **kwargs)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 10.0) -> str:
+    """SIGTERM, wait, then SIGKILL; returns what the child printed."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+    return proc.stdout.read() if proc.stdout else ""
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
