@@ -1,0 +1,1 @@
+"""Models: VGGT (spatial encoder), CGMF (fusion) and SpaceMind (InternVL3 + VGGT + CGMF + LoRA)."""

@@ -1,0 +1,67 @@
+"""VGGT input preprocessing, following the official ``load_and_preprocess_images`` rules."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+
+def _to_pil_rgb(image) -> Image.Image:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    if image.mode == "RGBA":  # composite onto white, as upstream
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image)
+    return image.convert("RGB")
+
+
+def resized_shape(width: int, height: int, mode: str = "crop", target_size: int = 518, patch: int = 14):
+    """(new_width, new_height) before cropping/padding; the short side rounds (ties to even) to a multiple of 14."""
+    if mode == "pad" and height > width:
+        return round(width * (target_size / height) / patch) * patch, target_size
+    return target_size, round(height * (target_size / width) / patch) * patch
+
+
+def _pad_to(img: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """White-pad ``[3, h, w]`` to (height, width); top/left get the floor half."""
+    dh, dw = height - img.shape[1], width - img.shape[2]
+    if dh <= 0 and dw <= 0:
+        return img
+    top, left = dh // 2, dw // 2
+    return F.pad(img, (left, dw - left, top, dh - top), mode="constant", value=1.0)
+
+
+def preprocess_images(images: Sequence, mode: str = "crop", target_size: int = 518) -> torch.Tensor:
+    """PIL images or ``[H, W, 3|4]`` uint8 arrays -> ``[N, 3, H', W']`` float32 in [0, 1] (no normalisation).
+
+    crop: width becomes 518, height keeps the aspect ratio (rounded to a multiple of 14) and is centre-cropped to
+    518 if taller. pad: the longer side becomes 518 and the result is white-padded to 518 x 518.
+    """
+    if mode not in ("crop", "pad"):
+        raise ValueError(f"mode must be 'crop' or 'pad', got {mode!r}")
+    if len(images) == 0:
+        raise ValueError("at least one image is required")
+    tensors = []
+    for image in images:
+        pil = _to_pil_rgb(image)
+        new_w, new_h = resized_shape(*pil.size, mode=mode, target_size=target_size)
+        pil = pil.resize((new_w, new_h), Image.Resampling.BICUBIC)
+        img = torch.from_numpy(np.asarray(pil, dtype=np.uint8).copy()).permute(2, 0, 1).float().div(255.0)
+        if mode == "crop" and new_h > target_size:
+            start = (new_h - target_size) // 2
+            img = img[:, start:start + target_size]
+        if mode == "pad":
+            img = _pad_to(img, target_size, target_size)
+        tensors.append(img)
+    max_h = max(t.shape[1] for t in tensors)
+    max_w = max(t.shape[2] for t in tensors)
+    if any(t.shape[1:] != (max_h, max_w) for t in tensors):
+        log.warning("images of different shapes; padding all to %dx%d with white", max_w, max_h)
+        tensors = [_pad_to(t, max_h, max_w) for t in tensors]
+    return torch.stack(tensors)
