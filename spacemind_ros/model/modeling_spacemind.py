@@ -1,0 +1,245 @@
+"""SpaceMind: InternVL3 (transformers) + VGGT + CGMF, with LoRA (peft) on the language model.
+
+Shape legend: B sequences (windows), N frames per window, M_v visual tokens per frame, d_v LLM width, L prompt length.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import InternVLConfig, InternVLForConditionalGeneration
+
+from spacemind_ros.errors import CheckpointError
+from spacemind_ros.model.cgmf import CGMF
+from spacemind_ros.model.configuration_spacemind import SpaceMindConfig
+from spacemind_ros.model.vggt import VGGT, SpatialFeatures
+from spacemind_ros.model.vggt.checkpoint import load_strict_subset
+
+log = logging.getLogger(__name__)
+CGMF_WEIGHTS = "cgmf.safetensors"
+LORA_FOLDER = "lora"
+
+
+class SpaceMindModel(nn.Module):
+    """Frozen InternViT + projector + VGGT; trainable CGMF and LoRA adapters on the LLM's attention projections."""
+
+    def __init__(self, config: SpaceMindConfig, internvl: InternVLForConditionalGeneration | None = None,
+                 vggt: VGGT | None = None, tokenizer=None, lora: bool = True):
+        super().__init__()
+        if internvl is None:
+            if config.internvl is None:
+                raise ValueError("config.internvl is None: pass a loaded InternVL model or use from_pretrained")
+            internvl = InternVLForConditionalGeneration(InternVLConfig(**config.internvl))
+        if config.internvl is None:
+            config.internvl = internvl.config.to_dict()
+            config.__post_init__()  # validate CGMF widths against the loaded model
+        self.config = config
+        self.tokenizer = tokenizer
+        self.vggt = vggt if vggt is not None else VGGT(config.vggt)
+        self.cgmf = CGMF(config.cgmf)
+        internvl.requires_grad_(False)
+        self.vggt.requires_grad_(False)
+        if lora and config.lora is not None:
+            from peft import LoraConfig, get_peft_model
+
+            internvl = get_peft_model(internvl, LoraConfig(
+                r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+                target_modules=config.lora.target_modules, bias="none",
+            ))
+        self.internvl = internvl
+
+    # -- parts -----------------------------------------------------------------------------------------------------
+    @property
+    def base(self) -> InternVLForConditionalGeneration:
+        """The InternVL model under the LoRA wrapper (if any)."""
+        from peft import PeftModel
+
+        return self.internvl.get_base_model() if isinstance(self.internvl, PeftModel) else self.internvl
+
+    @property
+    def image_token_id(self) -> int:
+        return self.base.config.image_token_id
+
+    @property
+    def tokens_per_frame(self) -> int:
+        """Visual tokens per 448-px tile after pixel shuffle (256 for InternVL3)."""
+        vc = self.base.config.vision_config
+        patches = (vc.image_size[0] // vc.patch_size[0]) * (vc.image_size[1] // vc.patch_size[1])
+        return int(patches * self.base.config.downsample_ratio ** 2)
+
+    def trainable_parameters(self) -> dict[str, nn.Parameter]:
+        return {n: p for n, p in self.named_parameters() if p.requires_grad}
+
+    # -- encoders and fusion ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def visual_tokens(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """InternViT + pixel shuffle + projector: ``[N, 3, V, V]`` -> ``[N, M_v, d_v]`` (frozen, no grad)."""
+        return self.base.get_image_features(pixel_values=pixel_values, return_dict=True).pooler_output
+
+    @torch.no_grad()
+    def spatial_tokens(self, vggt_pixels: torch.Tensor, autocast_dtype: torch.dtype | None = None) -> SpatialFeatures:
+        """VGGT over each window: ``[B, N, 3, H, W]`` (or ``[N, 3, H, W]``) in [0, 1] (frozen, no grad)."""
+        return self.vggt.encode_spatial(vggt_pixels, layer=self.config.spatial_layer, autocast_dtype=autocast_dtype)
+
+    def fuse(self, visual: torch.Tensor, spatial: SpatialFeatures) -> torch.Tensor:
+        """CGMF per frame: visual ``[B*N, M_v, d_v]`` -> fused ``[B*N, M_v, d_v]``."""
+        f_s = spatial.patch_tokens.flatten(0, 1)  # [B*N, M_s, d_s]
+        f_c = spatial.camera_tokens.flatten(0, 1)  # [B*N, 1, d_s]
+        if f_s.shape[0] != visual.shape[0]:
+            raise ValueError(f"{visual.shape[0]} InternViT frames but {f_s.shape[0]} VGGT frames")
+        return self.cgmf(visual, f_s, f_c)
+
+    def embed(self, input_ids: torch.Tensor, fused: torch.Tensor | None) -> torch.Tensor:
+        """Token embeddings ``[B, L, d_v]`` with the fused tokens scattered at the image-token positions."""
+        embeds = self.base.get_input_embeddings()(input_ids)
+        mask = input_ids == self.image_token_id
+        n_tokens = int(mask.sum())
+        n_fused = 0 if fused is None else fused.shape[0] * fused.shape[1]
+        if n_tokens != n_fused:
+            raise ValueError(f"prompt has {n_tokens} image tokens but {n_fused} fused visual tokens were given")
+        if fused is None:
+            return embeds
+        return embeds.masked_scatter(mask.unsqueeze(-1), fused.to(embeds.dtype))
+
+    def encode_window(self, pixel_values: torch.Tensor, vggt_pixels: torch.Tensor) -> torch.Tensor:
+        """Frames of B windows -> fused visual tokens ``[B*N, M_v, d_v]``.
+
+        pixel_values ``[B*N, 3, V, V]`` (InternVL-normalised), vggt_pixels ``[B, N, 3, H, W]`` or ``[N, 3, H, W]``.
+        """
+        return self.fuse(self.visual_tokens(pixel_values), self.spatial_tokens(vggt_pixels))
+
+    # -- language model --------------------------------------------------------------------------------------------
+    def forward(self, input_ids: torch.Tensor, pixel_values: torch.Tensor, vggt_pixel_values: torch.Tensor,
+                attention_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None, **kwargs):
+        """Logits ``[B, L, vocab]`` (and the loss when ``labels`` are given, -100 = ignored)."""
+        inputs_embeds = self.embed(input_ids, self.encode_window(pixel_values, vggt_pixel_values))
+        return self.internvl(inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, **kwargs)
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, pixel_values: torch.Tensor, vggt_pixel_values: torch.Tensor,
+                 attention_mask: torch.Tensor | None = None, max_new_tokens: int | None = None, **kwargs):
+        """Greedy by default; returns only the new token ids ``[B, T]``."""
+        inputs_embeds = self.embed(input_ids, self.encode_window(pixel_values, vggt_pixel_values))
+        return self.generate_from_embeds(inputs_embeds, attention_mask, max_new_tokens, **kwargs)
+
+    @torch.no_grad()
+    def generate_from_embeds(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                             max_new_tokens: int | None = None, **kwargs):
+        if attention_mask is None:
+            attention_mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
+        kwargs.setdefault("do_sample", False)
+        eos = self.base.generation_config.eos_token_id
+        if self.tokenizer is not None:
+            kwargs.setdefault("eos_token_id", self.tokenizer.eos_token_id)
+            kwargs.setdefault("pad_token_id", self.tokenizer.pad_token_id)
+        elif eos is not None:
+            kwargs.setdefault("pad_token_id", eos if isinstance(eos, int) else eos[0])
+        return self.internvl.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                                      max_new_tokens=max_new_tokens or self.config.max_new_tokens, **kwargs)
+
+    # -- checkpoints -----------------------------------------------------------------------------------------------
+    def base_state_dict(self) -> dict[str, torch.Tensor]:
+        """InternVL weights under their transformers names, without the LoRA layers peft injected."""
+        state = {}
+        for name, tensor in self.base.state_dict().items():
+            if ".lora_" in name:
+                continue
+            state[name.replace(".base_layer.", ".")] = tensor
+        return state
+
+    def save_pretrained(self, folder: str | Path, save_encoders: bool = False) -> None:
+        """Write ``spacemind_config.json``, ``cgmf.safetensors`` and ``lora/`` (peft format).
+
+        ``save_encoders`` also writes ``internvl/`` (transformers layout + tokenizer) and ``vggt/`` so the folder is
+        self-contained (the tiny preset); for the 8B model the config records where the base checkpoints are.
+        """
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().contiguous() for k, v in self.cgmf.state_dict().items()}, str(folder / CGMF_WEIGHTS))
+        if self.config.lora is not None and self.internvl is not self.base:
+            self.internvl.save_pretrained(str(folder / LORA_FOLDER))
+        config = SpaceMindConfig(**{**self.config.to_dict()})
+        if save_encoders:
+            self.base.save_pretrained(str(folder / "internvl"), state_dict=self.base_state_dict())
+            if self.tokenizer is not None:
+                self.tokenizer.save_pretrained(str(folder / "internvl"))
+            self.vggt.save_pretrained(folder / "vggt")
+            config.internvl_path, config.vggt_path = "internvl", "vggt"
+        config.save(folder)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, internvl_path: str | Path | None = None,
+                        vggt_path: str | Path | None = None, device: str | torch.device = "cpu",
+                        dtype: torch.dtype | None = None) -> "SpaceMindModel":
+        """Assemble from local folders: InternVL3-hf checkpoint, VGGT checkpoint, SpaceMind folder (config, CGMF,
+        LoRA). Paths default to the ones recorded in the config (relative to ``folder``)."""
+        folder = Path(folder)
+        config = SpaceMindConfig.load(folder)
+        internvl_dir = _resolve(folder, internvl_path, config.internvl_path, "InternVL3 checkpoint")
+        vggt_dir = _resolve(folder, vggt_path, config.vggt_path, "VGGT checkpoint")
+        internvl, tokenizer = load_internvl(internvl_dir, dtype=dtype)
+        vggt = VGGT.from_pretrained(vggt_dir, config=config.vggt)
+        model = cls(config, internvl=internvl, vggt=vggt, tokenizer=tokenizer, lora=False)
+        model.config.internvl_path, model.config.vggt_path = str(internvl_dir), str(vggt_dir)
+        _load_cgmf(model.cgmf, folder / CGMF_WEIGHTS)
+        if config.lora is not None:
+            lora_dir = folder / LORA_FOLDER
+            if not (lora_dir / "adapter_config.json").is_file():
+                raise CheckpointError(f"{lora_dir}/adapter_config.json is missing (config asks for LoRA; "
+                                      f"expected a peft adapter folder with adapter_model.safetensors)")
+            from peft import PeftModel
+
+            try:
+                model.internvl = PeftModel.from_pretrained(model.internvl, str(lora_dir), is_trainable=True)
+            except Exception as exc:  # noqa: BLE001
+                raise CheckpointError(f"cannot load the LoRA adapter in {lora_dir}: {exc}") from exc
+        return model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
+
+
+def _resolve(folder: Path, explicit, recorded, what: str) -> Path:
+    path = explicit if explicit is not None else recorded
+    if path is None:
+        raise CheckpointError(f"no {what} given and {folder / 'spacemind_config.json'} records none")
+    path = Path(path)
+    if not path.is_absolute() and explicit is None:
+        path = folder / path
+    if not path.exists():
+        raise CheckpointError(f"{what} {path} does not exist")
+    return path
+
+
+def load_internvl(path: str | Path, dtype: torch.dtype | None = None):
+    """InternVL3-hf folder -> (InternVLForConditionalGeneration, tokenizer), offline."""
+    from transformers import AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise CheckpointError(f"{path}/config.json is missing: expected an InternVL3-*-hf checkpoint folder")
+    try:
+        model, info = InternVLForConditionalGeneration.from_pretrained(
+            str(path), local_files_only=True, dtype=dtype, output_loading_info=True)
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - transformers raises many kinds; name the folder
+        raise CheckpointError(f"cannot load InternVL3 from {path}: {type(exc).__name__}: {exc}") from exc
+    # transformers only warns about missing weights and initialises them at random: refuse instead.
+    for kind in ("missing_keys", "mismatched_keys"):
+        bad = sorted(info.get(kind) or [])
+        if bad:
+            raise CheckpointError(f"InternVL3 checkpoint {path}: {len(bad)} {kind.replace('_', ' ')}, first {bad[0]!r}")
+    return model.eval(), tokenizer
+
+
+def _load_cgmf(cgmf: CGMF, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: expected the CGMF weights (safetensors)")
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"cannot read CGMF weights {path}: {type(exc).__name__}: {exc}") from exc
+    load_strict_subset(cgmf, state, source=str(path), ignore_prefixes=())
