@@ -1,0 +1,284 @@
+"""SpatialReasoner: answers questions over the frame window with SpaceMind. ROS-free; the node wraps it.
+
+Per query: sample the window -> InternViT tokens (cached per keyframe by a background worker) -> VGGT over the
+sampled frames -> CGMF -> prefill the visual prefix (its KV cache is kept for follow-up questions on the same
+frames) -> greedy decode of the question -> parse into a structured Answer. Errors come back as Answer fields.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+from spacemind_ros.errors import (
+    BadRequestError,
+    BusyError,
+    CanceledError,
+    ErrorCode,
+    QueryTimeoutError,
+    SpaceMindError,
+)
+from spacemind_ros.pipeline.answer import Answer, RouteAnswer
+from spacemind_ros.pipeline.answer_parsing import parse_choice, parse_number, parse_route
+from spacemind_ros.pipeline.frame_window import Frame, FrameWindow, WindowConfig
+from spacemind_ros.pipeline.prompting import (
+    NUMERICAL_TASKS,
+    ROUTE_ADVICE_TASK,
+    build_question_text,
+    resolve_task,
+    route_question,
+    validate_options,
+    validate_question,
+)
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, str], None]  # (stage, frames, partial answer)
+
+
+@dataclass
+class ReasonerConfig:
+    queue_limit: int = 2  # queries that may wait behind the running one; more answer BUSY
+    default_timeout_s: float = 60.0
+    max_new_tokens: int = 16  # VSI-Bench decodes at most 16 tokens
+    route_max_new_tokens: int = 96
+    min_new_tokens: int = 0  # > 0 forces a decode length (benchmarks, soak, tests of slow queries)
+    future_tolerance_s: float = 1.0  # 'until' later than clock() + this is a bad request
+    feature_cache: bool = True  # InternViT tokens computed per keyframe by a background worker
+    kv_cache: bool = True  # reuse the visual prefix's KV cache for follow-up questions
+
+
+class _Deadline(StoppingCriteria):
+    """Stops generation at the deadline or on cancel; reports the partial answer."""
+
+    def __init__(self, reasoner: "SpatialReasoner", deadline: float, cancel: threading.Event | None,
+                 progress: Progress | None, frames: int):
+        self.reasoner, self.deadline, self.cancel, self.progress, self.frames = reasoner, deadline, cancel, progress, frames
+        self.reason: str | None = None
+
+    def __call__(self, input_ids, scores, **kwargs):
+        if self.cancel is not None and self.cancel.is_set():
+            self.reason = "cancel"
+        elif time.monotonic() > self.deadline:
+            self.reason = "timeout"
+        elif self.progress is not None:
+            self.progress("generating", self.frames, self.reasoner.processor.decode(input_ids[0]))
+        return torch.full((input_ids.shape[0],), self.reason is not None, dtype=torch.bool, device=input_ids.device)
+
+
+class SpatialReasoner:
+    def __init__(self, model, processor, window_config: WindowConfig | None = None,
+                 config: ReasonerConfig | None = None, clock: Callable[[], int] | None = None):
+        """``clock`` returns 'now' in ns for checking ``until`` (None: no future check, e.g. offline bags)."""
+        self.model = model.eval()
+        self.processor = processor
+        self.config = config or ReasonerConfig()
+        self.clock = clock
+        self.window = FrameWindow(window_config, on_keyframe=self._schedule_features)
+        self._slots = threading.BoundedSemaphore(1 + self.config.queue_limit)
+        self._run_lock = threading.Lock()
+        self._prefix: tuple | None = None  # (frame stamps, prefix embeds [1, L, d], KV cache)
+        self._features: queue.Queue[Frame | None] = queue.Queue(maxsize=self.window.config.max_frames)
+        self._worker = None
+        if self.config.feature_cache:
+            self._worker = threading.Thread(target=self._feature_worker, name="internvit-features", daemon=True)
+            self._worker.start()
+
+    # -- ingest ----------------------------------------------------------------------------------------------------
+    def add_frame(self, stamp_ns: int, image, camera_info=None) -> bool:
+        """Hand one RGB frame ``[H, W, 3]`` to the window (cheap). Bad frames raise BadRequestError."""
+        return self.window.offer(stamp_ns, image, camera_info)
+
+    def _schedule_features(self, frame: Frame) -> None:
+        if self._worker is not None:
+            try:
+                self._features.put_nowait(frame)
+            except queue.Full:
+                pass  # computed at query time instead
+
+    def _feature_worker(self) -> None:
+        while True:
+            frame = self._features.get()
+            if frame is None:
+                return
+            if frame.features is not None:
+                continue
+            try:
+                pixels = self.processor.internvl_pixels(frame.image)[None]
+                frame.features = self.model.visual_tokens(pixels)[0]
+            except Exception:  # noqa: BLE001 - a failed frame is recomputed at query time
+                log.exception("InternViT feature worker failed on frame %d", frame.stamp_ns)
+
+    def wait_features(self, timeout: float = 30.0) -> bool:
+        """Block until the feature worker has caught up (benchmarks, tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._features.unfinished_tasks == 0 or all(f.features is not None for f in self.window.frames()):
+                return True
+            time.sleep(0.005)
+        return False
+
+    def close(self) -> None:
+        if self._worker is not None:
+            try:
+                self._features.put(None, timeout=1.0)
+            except queue.Full:
+                pass
+            self._worker.join(timeout=5.0)
+            self._worker = None
+        self._prefix = None
+
+    # -- queries ---------------------------------------------------------------------------------------------------
+    def ask(self, question: str, options: Sequence[str] = (), task: str | None = None, until: int | None = None,
+            timeout: float | None = None, cancel: threading.Event | None = None,
+            progress: Progress | None = None) -> Answer:
+        """Answer one question; ``until`` in ns (None = latest frame); never raises for a bad request."""
+        answer = Answer()
+
+        def prepare():
+            q = validate_question(question)
+            opts = validate_options(options)
+            answer.task = resolve_task(task, q, opts)
+            return build_question_text(q, opts, answer.task), opts
+
+        return self._run(answer, prepare, until, timeout, cancel, progress, self.config.max_new_tokens)
+
+    def route(self, goal: str, start: str | None = None, until: int | None = None, timeout: float | None = None,
+              cancel: threading.Event | None = None, progress: Progress | None = None) -> RouteAnswer:
+        """Route advice to ``goal``: steps with actions and landmarks."""
+        answer = RouteAnswer(task=ROUTE_ADVICE_TASK)
+
+        def prepare():
+            return build_question_text(route_question(goal, start), (), ROUTE_ADVICE_TASK), []
+
+        return self._run(answer, prepare, until, timeout, cancel, progress, self.config.route_max_new_tokens)
+
+    def _run(self, answer, prepare, until, timeout, cancel, progress, max_new_tokens):
+        t0 = time.monotonic()
+        timeout = self.config.default_timeout_s if not timeout or timeout <= 0 else float(timeout)
+        deadline = t0 + timeout
+        try:
+            text, options = prepare()
+            self._check_until(until)
+            if not self._slots.acquire(blocking=False):
+                raise BusyError(f"{1 + self.config.queue_limit} queries are already running or queued; retry later")
+            try:
+                if not self._run_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                    raise QueryTimeoutError(f"timed out after {timeout:.2f} s waiting behind other queries")
+                try:
+                    self._answer(answer, text, options, until, deadline, timeout, cancel, progress, max_new_tokens)
+                finally:
+                    self._run_lock.release()
+            finally:
+                self._slots.release()
+            answer.success = True
+        except SpaceMindError as exc:
+            answer.error_code, answer.error_message = exc.code.value, str(exc)
+        except Exception as exc:  # noqa: BLE001 - the caller (a ROS service) must get an answer, never a crash
+            log.exception("query failed")
+            answer.error_code, answer.error_message = ErrorCode.INTERNAL.value, f"{type(exc).__name__}: {exc}"
+        answer.latency_s = time.monotonic() - t0
+        return answer
+
+    def _check_until(self, until):
+        if until is None or self.clock is None:
+            return
+        now = self.clock()
+        if until > now + int(self.config.future_tolerance_s * 1e9):
+            raise BadRequestError(f"'until' is {(until - now) / 1e9:.2f} s in the future; use 0 for the latest frame")
+
+    def _answer(self, answer, text, options, until, deadline, timeout, cancel, progress, max_new_tokens):
+        def check(stage):
+            if cancel is not None and cancel.is_set():
+                raise CanceledError(f"canceled during {stage}")
+            if time.monotonic() > deadline:
+                raise QueryTimeoutError(f"timed out after {timeout:.2f} s (during {stage})")
+
+        times = answer.stage_times_s
+        frames = self.window.sample(until)
+        answer.frame_stamps = [f.stamp_ns for f in frames]
+        key = tuple(answer.frame_stamps)
+        check("sampling")
+        if progress:
+            progress("encoding", len(frames), "")
+        prompt = self.processor.encode(len(frames), text)
+        if self.config.kv_cache and self._prefix is not None and self._prefix[0] == key \
+                and self._prefix[1].shape[1] == prompt.prefix.shape[1]:
+            _, prefix_embeds, prefix_cache = self._prefix
+            answer.cached_prefix = True
+        else:
+            self._prefix = None  # one visual prefix at a time bounds memory
+            prefix_embeds = self._encode_prefix(frames, prompt.prefix, times, check, progress)
+            prefix_cache = None
+            if self.config.kv_cache:
+                t = time.perf_counter()
+                with torch.no_grad():
+                    prefix_cache = self.model.internvl(inputs_embeds=prefix_embeds, use_cache=True).cache
+                times["prefill"] = time.perf_counter() - t
+                self._prefix = (key, prefix_embeds, prefix_cache)
+            check("prefill")
+        with torch.no_grad():
+            full = torch.cat([prefix_embeds, self.model.embed(prompt.question, None)], dim=1)
+        stopper = _Deadline(self, deadline, cancel, progress, len(frames))
+        t = time.perf_counter()
+        kwargs = {"cache": copy.deepcopy(prefix_cache)} if prefix_cache is not None else {}
+        if self.config.min_new_tokens:
+            kwargs["min_new_tokens"] = min(self.config.min_new_tokens, max_new_tokens)
+        new = self.model.generate_from_embeds(full, max_new_tokens=max_new_tokens,
+                                              stopping_criteria=StoppingCriteriaList([stopper]), **kwargs)
+        times["decode"] = time.perf_counter() - t
+        if stopper.reason == "cancel":
+            raise CanceledError("canceled while generating")
+        if stopper.reason == "timeout":
+            raise QueryTimeoutError(f"timed out after {timeout:.2f} s (while generating)")
+        answer.answer = self.processor.decode(new[0])
+        self._parse(answer, options)
+
+    def _encode_prefix(self, frames, prefix_ids, times, check, progress):
+        model, processor = self.model, self.processor
+        t = time.perf_counter()
+        cached = [f.features for f in frames]  # snapshot: eviction may clear them meanwhile
+        missing = [i for i, c in enumerate(cached) if c is None]
+        pixels = torch.stack([processor.internvl_pixels(frames[i].image) for i in missing]) if missing else None
+        vggt_pixels = processor.vggt_pixels([f.image for f in frames])
+        times["preprocess"] = time.perf_counter() - t
+        check("preprocessing")
+        t = time.perf_counter()
+        if missing:
+            for i, tokens in zip(missing, model.visual_tokens(pixels)):
+                cached[i] = tokens
+                if self.config.feature_cache:
+                    frames[i].features = tokens
+        visual = torch.stack(cached)
+        times["internvit"] = time.perf_counter() - t
+        check("InternViT")
+        if progress:
+            progress("fusing", len(frames), "")
+        t = time.perf_counter()
+        spatial = model.spatial_tokens(vggt_pixels[None])
+        times["vggt"] = time.perf_counter() - t
+        check("VGGT")
+        t = time.perf_counter()
+        with torch.no_grad():
+            fused = model.fuse(visual, spatial)
+            prefix_embeds = model.embed(prefix_ids, fused)
+        times["cgmf"] = time.perf_counter() - t
+        check("CGMF")
+        if progress:
+            progress("generating", len(frames), "")
+        return prefix_embeds
+
+    @staticmethod
+    def _parse(answer, options):
+        if isinstance(answer, RouteAnswer):
+            answer.steps, answer.actions, answer.landmarks = parse_route(answer.answer)
+        elif options:
+            answer.choice = parse_choice(answer.answer, options)
+        elif answer.task in NUMERICAL_TASKS:
+            answer.value, answer.unit = parse_number(answer.answer, NUMERICAL_TASKS[answer.task])

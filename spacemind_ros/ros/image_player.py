@@ -1,0 +1,58 @@
+"""Publish frames (a bag topic, or the synthetic demo scene) as sensor_msgs/Image at a fixed rate."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from spacemind_ros.images import array_to_image_msg
+from spacemind_ros.ros.conversions import ns_to_time
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--bag", help="ROS 2 bag to replay; default: the synthetic panning scene")
+    p.add_argument("--bag-topic", default="/camera/image_raw")
+    p.add_argument("--topic", default="image")
+    p.add_argument("--rate", type=float, default=10.0, help="frames per second")
+    p.add_argument("--loop", action="store_true")
+    p.add_argument("--restamp", action="store_true", help="stamp with the publishing time (live camera)")
+    args = p.parse_args(argv)
+    if args.bag:
+        from spacemind_ros.pipeline.sources import bag_frames
+
+        frames = list(bag_frames(args.bag, args.bag_topic))
+    else:
+        from spacemind_ros.scenes import panning_room
+
+        frames = panning_room()
+    rclpy.init()
+    node = rclpy.create_node("spacemind_image_player")
+    pub = node.create_publisher(Image, args.topic, qos_profile_sensor_data)
+    sent = 0
+    try:
+        while True:
+            for stamp, rgb in frames:
+                stamp = node.get_clock().now().nanoseconds if args.restamp else stamp
+                pub.publish(array_to_image_msg(rgb, "rgb8", header=Header(stamp=ns_to_time(stamp), frame_id="camera")))
+                sent += 1
+                time.sleep(1.0 / args.rate)
+            if not args.loop:
+                break
+        print(f"published {sent} frames", flush=True)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

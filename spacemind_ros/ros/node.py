@@ -1,0 +1,265 @@
+"""spacemind_node: a lifecycle node around the ROS-free SpatialReasoner.
+
+Transitions: configure loads the model (failure leaves the node unconfigured, with the reason logged);
+activate subscribes to images; deactivate unsubscribes; cleanup frees the model. The services and the action exist
+from start-up so that a request in any state gets an answer (NOT_READY until active).
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from spacemind_interfaces.action import SpatialQuery as SpatialQueryAction
+from spacemind_interfaces.msg import SpatialAnswer
+from spacemind_interfaces.srv import RouteAdvice, SpatialQuery
+from std_msgs.msg import Header
+
+from spacemind_ros.errors import ErrorCode
+from spacemind_ros.images import compressed_msg_to_rgb8, image_msg_to_rgb8
+from spacemind_ros.pipeline import Answer, RouteAnswer
+from spacemind_ros.ros.conversions import fill_response, time_to_ns
+from spacemind_ros.ros.parameters import declare_all, read_settings
+
+
+class _GoalCancel:
+    """Looks like a threading.Event to the reasoner; set when the action client cancels."""
+
+    def __init__(self, goal_handle):
+        self.goal_handle = goal_handle
+
+    def is_set(self) -> bool:
+        return self.goal_handle.is_cancel_requested
+
+
+class SpaceMindNode(LifecycleNode):
+    def __init__(self, **kwargs):
+        super().__init__("spacemind_node", **kwargs)
+        declare_all(self)
+        self.settings = read_settings(self)
+        self.reasoner = None
+        self._active = False
+        self._subs = []
+        self._last_camera_info = None
+        self._stats_lock = threading.Lock()
+        self.received = 0
+        self.dropped = 0
+        self.errors = 0
+        self.last_error = ""
+        self.last_latency_s = float("nan")
+        self._recent = []  # receive times for the input rate
+        self.ingest_group = MutuallyExclusiveCallbackGroup()  # images: never behind a query
+        self.query_group = ReentrantCallbackGroup()  # queries may arrive together; the reasoner queues or says BUSY
+        self.status_group = MutuallyExclusiveCallbackGroup()
+        self.answers_pub = self.create_publisher(SpatialAnswer, "~/answers", 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_service(SpatialQuery, "/spatial_query", self._on_query, callback_group=self.query_group)
+        self.create_service(RouteAdvice, "/route_advice", self._on_route, callback_group=self.query_group)
+        self._action = ActionServer(
+            self, SpatialQueryAction, "/spatial_query_action", execute_callback=self._on_goal,
+            goal_callback=lambda _: GoalResponse.ACCEPT, cancel_callback=lambda _: CancelResponse.ACCEPT,
+            callback_group=self.query_group,
+        )
+        self.create_timer(self.settings.diagnostics_period_s, self._publish_diagnostics,
+                          callback_group=self.status_group)
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        from spacemind_ros.model.presets import load_model
+        from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
+
+        s = self.settings = read_settings(self)
+        try:
+            if s.backend != "pytorch":
+                raise ValueError(f"backend {s.backend!r} is not available yet; use 'pytorch'")
+            t = time.perf_counter()
+            model, processor = load_model(s.model_path or None, preset=s.preset, device=s.device)
+            window = WindowConfig(max_frames=s.window_max_frames, duration_s=s.window_duration_s,
+                                  min_gap_s=s.keyframe_gap_s, min_frames=s.min_frames)
+            config = ReasonerConfig(queue_limit=s.queue_limit, default_timeout_s=s.default_timeout_s,
+                                    max_new_tokens=s.max_new_tokens, route_max_new_tokens=s.route_max_new_tokens,
+                                    min_new_tokens=s.min_new_tokens)
+            self.reasoner = SpatialReasoner(model, processor, window, config,
+                                            clock=lambda: self.get_clock().now().nanoseconds)
+        except Exception as exc:  # noqa: BLE001 - any load failure leaves us unconfigured, alive
+            self.last_error = f"configure failed: {type(exc).__name__}: {exc}"
+            self.get_logger().error(self.last_error)
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(f"configured: {s.model_path or 'preset ' + s.preset} on {s.device} "
+                               f"in {time.perf_counter() - t:.1f} s"
+                               + (" (tiny preset: random weights, untrained)" if not s.model_path else ""))
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        s = self.settings
+        qos = qos_profile_sensor_data
+        self._subs.append(self.create_subscription(Image, s.image_topic, self._on_image, qos,
+                                                   callback_group=self.ingest_group))
+        if s.compressed_topic:
+            self._subs.append(self.create_subscription(CompressedImage, s.compressed_topic, self._on_compressed, qos,
+                                                       callback_group=self.ingest_group))
+        if s.camera_info_topic:
+            self._subs.append(self.create_subscription(CameraInfo, s.camera_info_topic, self._on_camera_info, qos,
+                                                       callback_group=self.ingest_group))
+        self._active = True
+        self.get_logger().info(f"active: images on {self.resolve_topic_name(s.image_topic)}")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._active = False
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs.clear()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        if self.reasoner is not None:
+            self.reasoner.close()
+        self.reasoner = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self._active = False
+        return self.on_cleanup(state)
+
+    # -- ingest ----------------------------------------------------------------------------------------------------
+    def _ingest(self, header, convert, msg) -> None:
+        with self._stats_lock:
+            self.received += 1
+            self._recent.append(time.monotonic())
+        reasoner = self.reasoner
+        if reasoner is None:
+            return
+        try:
+            reasoner.add_frame(time_to_ns(header.stamp), convert(msg), self._last_camera_info)
+        except Exception as exc:  # noqa: BLE001 - a bad frame is dropped and counted, never raised
+            with self._stats_lock:
+                self.dropped += 1
+                self.last_error = f"frame dropped: {exc}"
+
+    def _on_image(self, msg: Image) -> None:
+        self._ingest(msg.header, image_msg_to_rgb8, msg)
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self._ingest(msg.header, compressed_msg_to_rgb8, msg)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._last_camera_info = msg
+
+    # -- queries ---------------------------------------------------------------------------------------------------
+    def _not_ready(self, answer):
+        answer.error_code = ErrorCode.NOT_READY.value
+        answer.error_message = "node is not active: configure and activate it (or start with autostart:=true)"
+        return answer
+
+    def _until(self, stamp):
+        ns = time_to_ns(stamp)
+        return ns or None
+
+    def _run_query(self, req, cancel=None, progress=None) -> Answer:
+        reasoner = self.reasoner
+        if not self._active or reasoner is None:
+            return self._not_ready(Answer(task=req.task))
+        return reasoner.ask(req.question, options=list(req.options), task=req.task or None,
+                            until=self._until(req.until), timeout=req.timeout_s or None, cancel=cancel,
+                            progress=progress)
+
+    def _finish(self, answer, question: str, options=()) -> None:
+        self.last_latency_s = answer.latency_s
+        if not answer.success:
+            with self._stats_lock:
+                self.errors += 1
+                self.last_error = f"{answer.error_code}: {answer.error_message}"
+        msg = SpatialAnswer(header=Header(stamp=self.get_clock().now().to_msg()), question=question,
+                            options=list(options))
+        self.answers_pub.publish(fill_response(msg, answer))
+
+    def _on_query(self, req, res):
+        answer = self._run_query(req)
+        self._finish(answer, req.question, req.options)
+        return fill_response(res, answer)
+
+    def _on_route(self, req, res):
+        reasoner = self.reasoner
+        if not self._active or reasoner is None:
+            answer = self._not_ready(RouteAnswer(task="route_advice"))
+        else:
+            answer = reasoner.route(req.goal, start=req.start or None, timeout=req.timeout_s or None)
+        self._finish(answer, f"route to: {req.goal}")
+        return fill_response(res, answer)
+
+    def _on_goal(self, goal_handle):
+        req = goal_handle.request
+
+        def progress(stage, frames, partial):
+            goal_handle.publish_feedback(SpatialQueryAction.Feedback(stage=stage, frames=frames,
+                                                                     partial_answer=partial))
+
+        answer = self._run_query(req, cancel=_GoalCancel(goal_handle), progress=progress)
+        self._finish(answer, req.question, req.options)
+        result = fill_response(SpatialQueryAction.Result(), answer)
+        if answer.error_code == ErrorCode.CANCELED.value and goal_handle.is_cancel_requested:
+            goal_handle.canceled()
+        elif answer.success:
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        return result
+
+    # -- status ----------------------------------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic()
+        with self._stats_lock:
+            self._recent = [t for t in self._recent if now - t < 5.0]
+            rate = len(self._recent) / 5.0
+            received, dropped, errors, last_error = self.received, self.dropped, self.errors, self.last_error
+        reasoner = self.reasoner
+        fill = len(reasoner.window) if reasoner else 0
+        level = DiagnosticStatus.OK if self._active else DiagnosticStatus.WARN
+        values = {
+            "active": self._active, "input_rate_hz": f"{rate:.1f}", "frames_received": received,
+            "frames_dropped": dropped, "window_fill": fill, "window_capacity": self.settings.window_max_frames,
+            "last_latency_s": f"{self.last_latency_s:.3f}", "backend": self.settings.backend,
+            "model": self.settings.model_path or f"preset:{self.settings.preset}", "errors": errors,
+            "last_error": last_error,
+        }
+        status = DiagnosticStatus(level=level, name="spacemind_node", hardware_id=self.settings.device,
+                                  message="active" if self._active else "inactive",
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        self.diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = SpaceMindNode()
+    executor = MultiThreadedExecutor(num_threads=6)
+    executor.add_node(node)
+    code = 0
+    try:
+        if node.settings.autostart:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                node.get_logger().error("autostart: configure failed; staying unconfigured")
+            else:
+                node.trigger_activate()
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        if node.reasoner is not None:
+            node.reasoner.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""The node's parameters, declared once: this table drives declaration, descriptors, validation and the YAML."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass
+class Param:
+    default: object
+    description: str
+    min: float | None = None
+    max: float | None = None
+    read_only: bool = False
+
+
+PARAMS: dict[str, Param] = {
+    "image_topic": Param("image", "sensor_msgs/Image topic (rgb8, bgr8, rgba8, bgra8, mono8)", read_only=True),
+    "compressed_topic": Param("", "sensor_msgs/CompressedImage topic (jpeg/png); empty = off", read_only=True),
+    "camera_info_topic": Param("", "sensor_msgs/CameraInfo topic recorded with each frame; empty = off",
+                               read_only=True),
+    "window_max_frames": Param(128, "keyframes held at most (memory bound)", 8, 4096),
+    "window_duration_s": Param(60.0, "frames older than newest minus this are evicted (s)", 1.0, 3600.0),
+    "keyframe_gap_s": Param(0.25, "minimum time between kept keyframes (s)", 0.0, 10.0),
+    "min_frames": Param(4, "fewer frames answer NOT_ENOUGH_FRAMES", 1, 64),
+    "preset": Param("tiny", "model preset when model_path is empty (tiny = random weights, untrained)",
+                    read_only=True),
+    "model_path": Param("", "SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/)", read_only=True),
+    "backend": Param("pytorch", "encoder backend: pytorch (tensorrt engines arrive with the engines issue)",
+                     read_only=True),
+    "device": Param("cpu", "torch device for the model (cpu, cuda, cuda:1)", read_only=True),
+    "queue_limit": Param(2, "queries that may wait behind the running one; more answer BUSY", 0, 64),
+    "default_timeout_s": Param(60.0, "timeout of a query that asks for 0 (s)", 0.01, 3600.0),
+    "max_new_tokens": Param(16, "decoded tokens at most for questions", 1, 1024),
+    "route_max_new_tokens": Param(96, "decoded tokens at most for route advice", 1, 1024),
+    "min_new_tokens": Param(0, "decode at least this many tokens (fixed-length runs for benchmarks)", 0, 1024),
+    "autostart": Param(False, "configure and activate at start-up (robots without a lifecycle manager)",
+                       read_only=True),
+    "diagnostics_period_s": Param(1.0, "period of /diagnostics status (s)", 0.1, 60.0, read_only=True),
+}
+
+
+@dataclass
+class NodeSettings:
+    """Typed view of the parameters, built from the node's values."""
+
+    image_topic: str
+    compressed_topic: str
+    camera_info_topic: str
+    window_max_frames: int
+    window_duration_s: float
+    keyframe_gap_s: float
+    min_frames: int
+    preset: str
+    model_path: str
+    backend: str
+    device: str
+    queue_limit: int
+    default_timeout_s: float
+    max_new_tokens: int
+    route_max_new_tokens: int
+    min_new_tokens: int
+    autostart: bool
+    diagnostics_period_s: float
+
+
+assert {f.name for f in fields(NodeSettings)} == set(PARAMS)
+
+
+def descriptor(name: str):
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+    p = PARAMS[name]
+    d = ParameterDescriptor(name=name, description=p.description, read_only=p.read_only)
+    if p.min is not None:
+        if isinstance(p.default, int) and not isinstance(p.default, bool):
+            d.integer_range = [IntegerRange(from_value=int(p.min), to_value=int(p.max), step=1)]
+        else:
+            d.floating_point_range = [FloatingPointRange(from_value=float(p.min), to_value=float(p.max), step=0.0)]
+    return d
+
+
+def declare_all(node) -> None:
+    for name, p in PARAMS.items():
+        node.declare_parameter(name, p.default, descriptor(name))
+
+
+def read_settings(node) -> NodeSettings:
+    return NodeSettings(**{name: node.get_parameter(name).value for name in PARAMS})
+
+
+def to_yaml(node_name: str = "spacemind_node") -> str:
+    """The config/spacemind.yaml text (kept in sync by a test)."""
+    lines = [f"{node_name}:", "  ros__parameters:"]
+    for name, p in PARAMS.items():
+        value = p.default
+        text = f'"{value}"' if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else value
+        lines.append(f"    {name}: {text}  # {p.description}")
+    return "\n".join(lines) + "\n"
