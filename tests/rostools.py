@@ -61,3 +61,21 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+def start_node(**params) -> subprocess.Popen:
+    """spacemind_node in a child process with config/spacemind.yaml plus ``params``."""
+    from spacemind_ros.ros.runner import DEFAULT_PARAMS, node_command
+
+    values = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()}
+    return spawn(node_command(DEFAULT_PARAMS, values)[1:])
+
+
+def call(node, client, request, timeout: float = 60.0):
+    """Service call from a node spun by ros_node's executor."""
+    future = client.call_async(request)
+    deadline = time.monotonic() + timeout
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert future.done(), f"no answer from {client.srv_name} in {timeout} s"
+    return future.result()
