@@ -1,4 +1,5 @@
 """config/spacemind.yaml and the launch file stay in sync with the parameter table."""
+import ast
 from pathlib import Path
 
 import yaml
@@ -17,7 +18,6 @@ def test_yaml_is_generated_from_the_table():
 
 def test_launch_arguments_are_parameters():
     src = (ROOT / "launch" / "spacemind.launch.py").read_text()
-    namespace = {}
-    start = src.index("ARGUMENTS = {")
-    exec(src[start:src.index("}", start) + 1], namespace)  # the literal only; launch is not installed here
-    assert set(namespace["ARGUMENTS"]) <= set(PARAMS)
+    start = src.index("{", src.index("ARGUMENTS = {"))
+    arguments = ast.literal_eval(src[start:src.index("}", start) + 1])  # launch itself is not installed here
+    assert set(arguments) <= set(PARAMS)
