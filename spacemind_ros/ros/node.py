@@ -56,6 +56,7 @@ class SpaceMindNode(LifecycleNode):
         self.last_error = ""
         self.last_latency_s = float("nan")
         self._recent = []  # receive times for the input rate
+        self._intake_ms = []  # recent intake callback durations
         self.ingest_group = MutuallyExclusiveCallbackGroup()  # images: never behind a query
         self.query_group = ReentrantCallbackGroup()  # queries may arrive together; the reasoner queues or says BUSY
         self.status_group = MutuallyExclusiveCallbackGroup()
@@ -132,6 +133,7 @@ class SpaceMindNode(LifecycleNode):
 
     # -- ingest ----------------------------------------------------------------------------------------------------
     def _ingest(self, header, convert, msg) -> None:
+        t0 = time.perf_counter()
         with self._stats_lock:
             self.received += 1
             self._recent.append(time.monotonic())
@@ -144,6 +146,9 @@ class SpaceMindNode(LifecycleNode):
             with self._stats_lock:
                 self.dropped += 1
                 self.last_error = f"frame dropped: {exc}"
+        with self._stats_lock:
+            self._intake_ms.append((time.perf_counter() - t0) * 1e3)
+            del self._intake_ms[:-1000]  # the last 1000 callbacks
 
     def _on_image(self, msg: Image) -> None:
         self._ingest(msg.header, image_msg_to_rgb8, msg)
@@ -221,13 +226,15 @@ class SpaceMindNode(LifecycleNode):
             self._recent = [t for t in self._recent if now - t < 5.0]
             rate = len(self._recent) / 5.0
             received, dropped, errors, last_error = self.received, self.dropped, self.errors, self.last_error
+            intake = sorted(self._intake_ms)
+        p95 = intake[int(0.95 * (len(intake) - 1))] if intake else float("nan")
         reasoner = self.reasoner
         fill = len(reasoner.window) if reasoner else 0
         level = DiagnosticStatus.OK if self._active else DiagnosticStatus.WARN
         values = {
             "active": self._active, "input_rate_hz": f"{rate:.1f}", "frames_received": received,
             "frames_dropped": dropped, "window_fill": fill, "window_capacity": self.settings.window_max_frames,
-            "last_latency_s": f"{self.last_latency_s:.3f}", "backend": self.settings.backend,
+            "last_latency_s": f"{self.last_latency_s:.3f}", "intake_p95_ms": f"{p95:.3f}", "backend": self.settings.backend,
             "model": self.settings.model_path or f"preset:{self.settings.preset}", "errors": errors,
             "last_error": last_error,
         }
