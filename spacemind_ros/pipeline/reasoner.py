@@ -105,15 +105,16 @@ class SpatialReasoner:
     def _feature_worker(self) -> None:
         while True:
             frame = self._features.get()
-            if frame is None:
-                return
-            if frame.features is not None:
-                continue
             try:
-                pixels = self.processor.internvl_pixels(frame.image)[None]
-                frame.features = self.model.visual_tokens(pixels)[0]
+                if frame is None:
+                    return
+                if frame.features is None:
+                    pixels = self.processor.internvl_pixels(frame.image)[None]
+                    frame.features = self.model.visual_tokens(pixels)[0]
             except Exception:  # noqa: BLE001 - a failed frame is recomputed at query time
                 log.exception("InternViT feature worker failed on frame %d", frame.stamp_ns)
+            finally:
+                self._features.task_done()  # lets wait_features() see the queue drained
 
     def wait_features(self, timeout: float = 30.0) -> bool:
         """Block until the feature worker has caught up (benchmarks, tests)."""
