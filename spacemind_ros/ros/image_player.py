@@ -23,6 +23,8 @@ def main(argv=None) -> int:
     p.add_argument("--rate", type=float, default=10.0, help="frames per second")
     p.add_argument("--loop", action="store_true")
     p.add_argument("--restamp", action="store_true", help="stamp with the publishing time (live camera)")
+    p.add_argument("--wait-subscriber", type=float, default=10.0, metavar="SECONDS",
+                   help="wait this long for a subscriber before publishing (0: start at once)")
     args = p.parse_args(argv)
     if args.bag:
         from spacemind_ros.pipeline.sources import bag_frames
@@ -37,6 +39,13 @@ def main(argv=None) -> int:
     pub = node.create_publisher(Image, args.topic, qos_profile_sensor_data)
     sent = 0
     try:
+        # Best-effort frames sent before discovery has matched a subscriber are simply lost.
+        deadline = time.monotonic() + args.wait_subscriber
+        while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pub.get_subscription_count() == 0 and args.wait_subscriber > 0:
+            print(f"no subscriber on {pub.topic_name} after {args.wait_subscriber:.0f} s; publishing anyway",
+                  flush=True)
         while True:
             for stamp, rgb in frames:
                 stamp = node.get_clock().now().nanoseconds if args.restamp else stamp

@@ -14,7 +14,24 @@ from pathlib import Path
 
 from spacemind_ros.ros.environment import loopback_environment
 
-DEFAULT_PARAMS = Path(__file__).resolve().parents[2] / "config" / "spacemind.yaml"
+
+
+def default_params_file() -> Path | None:
+    """config/spacemind.yaml of a source checkout, else of the installed share dir (colcon or pip), else None."""
+    source = Path(__file__).resolve().parents[2] / "config" / "spacemind.yaml"
+    if source.is_file():
+        return source
+    candidates = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        candidates.append(Path(get_package_share_directory("spacemind_ros")) / "config" / "spacemind.yaml")
+    except (ImportError, LookupError, OSError):  # no ament index (plain pip install, AMENT_PREFIX_PATH unset)
+        pass
+    candidates.append(Path(sys.prefix) / "share" / "spacemind_ros" / "config" / "spacemind.yaml")
+    return next((c for c in candidates if c.is_file()), None)
+
+
+DEFAULT_PARAMS = default_params_file()
 
 
 def node_command(params_file: str | Path | None, overrides: dict[str, str]) -> list[str]:
@@ -41,7 +58,7 @@ def stop_all(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--params-file", default=str(DEFAULT_PARAMS) if DEFAULT_PARAMS.is_file() else None)
+    ap.add_argument("--params-file", default=str(DEFAULT_PARAMS) if DEFAULT_PARAMS else None)
     ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE")
     ap.add_argument("--player", action="store_true", help="also publish the synthetic scene (or --bag) on 'image'")
     ap.add_argument("--bag", help="bag for the player")
