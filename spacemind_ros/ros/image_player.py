@@ -46,18 +46,24 @@ def main(argv=None) -> int:
         if pub.get_subscription_count() == 0 and args.wait_subscriber > 0:
             print(f"no subscriber on {pub.topic_name} after {args.wait_subscriber:.0f} s; publishing anyway",
                   flush=True)
-        while True:
+        while rclpy.ok():
             for stamp, rgb in frames:
                 stamp = node.get_clock().now().nanoseconds if args.restamp else stamp
-                pub.publish(array_to_image_msg(rgb, "rgb8", header=Header(stamp=ns_to_time(stamp), frame_id="camera")))
+                msg = array_to_image_msg(rgb, "rgb8", header=Header(stamp=ns_to_time(stamp), frame_id="camera"))
+                try:
+                    pub.publish(msg)
+                except Exception:
+                    if rclpy.ok():
+                        raise
+                    break  # SIGINT/SIGTERM shut the context down between two frames
                 sent += 1
                 time.sleep(1.0 / args.rate)
             if not args.loop:
                 break
-        print(f"published {sent} frames", flush=True)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        print(f"published {sent} frames", flush=True)
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
