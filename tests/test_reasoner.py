@@ -52,6 +52,14 @@ def test_follow_up_reuses_prefix_and_matches_uncached(tiny):
         assert a.cached_prefix == (i > 0) and not b.cached_prefix
         if i > 0:
             assert "vggt" not in a.stage_times_s and "prefill" not in a.stage_times_s
+    key, prefix_embeds, prefix_cache = cached._prefix
+    assert prefix_cache.get_seq_length() == prefix_embeds.shape[1]  # decoding's tokens were cropped off again
+    # A follow-up canceled mid-decode leaves the prefix cache as it was: the next one still matches.
+    cancel = threading.Event()
+    stopped = cached.ask(questions[1], cancel=cancel,
+                         progress=lambda stage, frames, partial: stage == "generating" and partial and cancel.set())
+    assert stopped.error_code == "CANCELED" and cached._prefix[0] == key
+    assert cached.ask(questions[1]).answer == plain.ask(questions[1]).answer
     cached.add_frame(1000 * S, panning_room(1, 60, 80)[0][1])  # window changed: cold again
     assert not cached.ask(questions[0]).cached_prefix
     cached.close()

@@ -168,6 +168,49 @@ def test_save_load_round_trip_reproduces_logits(tmp_path):
     assert torch.equal(logits(again, again_processor), expected)
 
 
+def test_greedy_decode_matches_transformers_generate():
+    model, processor = build_tiny(seed=3)
+    perturb_trainables(model)
+    ids, pv, vggt = inputs(processor, 2)
+    with torch.no_grad():
+        embeds = model.embed(ids, model.encode_window(pv, vggt))
+    for min_new in (0, 12):
+        expected = model.generate_from_embeds(embeds, max_new_tokens=12, min_new_tokens=min_new)
+        assert torch.equal(model.greedy_decode(embeds, max_new_tokens=12, min_new_tokens=min_new), expected)
+        # after a prefix cache: the same tokens, and the cache grows by the question and the decoded tokens
+        split = embeds.shape[1] - 7
+        cache = model.prefill(embeds[:, :split])
+        out = model.greedy_decode(embeds[:, split:], cache, max_new_tokens=12, min_new_tokens=min_new)
+        assert torch.equal(out, expected)
+        assert cache.get_seq_length() == embeds.shape[1] + out.shape[1] - 1
+    stops = []
+    out = model.greedy_decode(embeds, max_new_tokens=12, min_new_tokens=12,
+                              should_stop=lambda new: stops.append(new.shape[1]) or new.shape[1] == 3)
+    assert out.shape == (1, 3) and stops == [1, 2, 3]
+
+
+def test_merged_lora_gives_the_same_logits_and_is_never_saved_as_base(tmp_path):
+    from safetensors.torch import load_file
+
+    model, processor = build_tiny(seed=4)
+    perturb_trainables(model)
+    base = {k: v.clone() for k, v in model.base_state_dict().items()}
+    expected = logits(model, processor)
+    model.save_pretrained(tmp_path / "unmerged")
+    model.merge_lora()
+    assert model.lora_merged
+    assert torch.allclose(logits(model, processor), expected, atol=1e-5)
+    with pytest.raises(RuntimeError, match="unmerge_lora"):
+        model.save_pretrained(tmp_path / "full", save_encoders=True)
+    model.save_pretrained(tmp_path / "merged")  # CGMF + LoRA files do not depend on merging
+    for name in ("cgmf.safetensors", "lora/adapter_model.safetensors"):
+        a, b = load_file(tmp_path / "unmerged" / name), load_file(tmp_path / "merged" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    model.unmerge_lora()
+    assert not model.lora_merged
+    assert all(torch.allclose(model.base_state_dict()[k], v, atol=1e-6) for k, v in base.items())
+
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     folder = tmp_path_factory.mktemp("spacemind")

@@ -4,7 +4,9 @@ Shape legend: B sequences (windows), N frames per window, M_v visual tokens per 
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -139,9 +141,67 @@ class SpaceMindModel(nn.Module):
         return self.internvl.generate(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
                                       max_new_tokens=max_new_tokens or self.config.max_new_tokens, **kwargs)
 
+    def eos_token_ids(self) -> list[int]:
+        if self.tokenizer is not None and self.tokenizer.eos_token_id is not None:
+            return [self.tokenizer.eos_token_id]
+        eos = self.base.generation_config.eos_token_id
+        return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+
+    @torch.no_grad()
+    def prefill(self, inputs_embeds: torch.Tensor):
+        """KV cache of a prompt prefix ``[1, L, d_v]`` (no LM head: a follow-up only needs the keys and values)."""
+        return self.base.model.language_model(inputs_embeds=inputs_embeds, use_cache=True).cache
+
+    @torch.no_grad()
+    def greedy_decode(self, inputs_embeds: torch.Tensor, cache=None, max_new_tokens: int | None = None,
+                      min_new_tokens: int = 0, should_stop: Callable[[torch.Tensor], bool] | None = None
+                      ) -> torch.Tensor:
+        """Greedy decoding of one sequence ``[1, L, d_v]`` that follows ``cache`` (a prefix KV cache, or None).
+
+        The same tokens as ``generate_from_embeds`` (tested) without ``generate()``'s per-step machinery: the
+        language model and LM head are called directly. ``cache`` is extended in place (crop it back to reuse it).
+        ``should_stop(ids [1, T])`` is asked after every token. Returns the new ids ``[1, T]``, EOS included.
+        """
+        language_model, lm_head = self.base.model.language_model, self.base.lm_head
+        embed_tokens = self.base.get_input_embeddings()
+        eos = torch.tensor(self.eos_token_ids(), dtype=torch.long, device=inputs_embeds.device)
+        new = torch.empty((1, 0), dtype=torch.long, device=inputs_embeds.device)
+        x = inputs_embeds
+        for step in range(max_new_tokens or self.config.max_new_tokens):
+            out = language_model(inputs_embeds=x, cache=cache, use_cache=True)
+            cache = out.cache
+            logits = lm_head(out.last_hidden_state[:, -1])  # [1, vocab]
+            if step < min_new_tokens and eos.numel():
+                logits[:, eos] = float("-inf")
+            token = logits.argmax(-1, keepdim=True)  # [1, 1]
+            new = torch.cat([new, token], dim=1)
+            if bool(torch.isin(token, eos).any()) or (should_stop is not None and should_stop(new)):
+                break
+            x = embed_tokens(token)
+        return new
+
+    @property
+    def lora_merged(self) -> bool:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        return any(m.merged for m in self.internvl.modules() if isinstance(m, BaseTunerLayer))
+
+    def merge_lora(self) -> None:
+        """Fold the LoRA deltas into the LLM weights for inference (no adapter matmuls per token)."""
+        if self.internvl is not self.base and not self.lora_merged:
+            self.internvl.merge_adapter()
+
+    def unmerge_lora(self) -> None:
+        """Undo ``merge_lora`` (before training); the weights come back up to float rounding."""
+        if self.lora_merged:
+            self.internvl.unmerge_adapter()
+
     # -- checkpoints -----------------------------------------------------------------------------------------------
     def base_state_dict(self) -> dict[str, torch.Tensor]:
         """InternVL weights under their transformers names, without the LoRA layers peft injected."""
+        if self.lora_merged:  # unmerging is not exact (W + BA - BA), so merged weights are never written as base
+            raise RuntimeError("the LoRA deltas are merged into the base weights; save the encoders before "
+                               "merge_lora(), or call unmerge_lora() and accept float rounding")
         state = {}
         for name, tensor in self.base.state_dict().items():
             if ".lora_" in name:
@@ -162,7 +222,7 @@ class SpaceMindModel(nn.Module):
         save_file({k: v.detach().contiguous() for k, v in self.cgmf.state_dict().items()}, str(folder / CGMF_WEIGHTS))
         if self.config.lora is not None and self.internvl is not self.base:
             self.internvl.save_pretrained(str(folder / LORA_FOLDER))
-        config = SpaceMindConfig(**{**self.config.to_dict()})
+        config = dataclasses.replace(self.config)
         if save_encoders:
             self.base.save_pretrained(str(folder / "internvl"), state_dict=self.base_state_dict())
             if self.tokenizer is not None:

@@ -6,7 +6,6 @@ frames) -> greedy decode of the question -> parse into a structured Answer. Erro
 """
 from __future__ import annotations
 
-import copy
 import logging
 import queue
 import threading
@@ -15,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from transformers import StoppingCriteria, StoppingCriteriaList
 
 from spacemind_ros.errors import (
     BadRequestError,
@@ -52,24 +50,25 @@ class ReasonerConfig:
     future_tolerance_s: float = 1.0  # 'until' later than clock() + this is a bad request
     feature_cache: bool = True  # InternViT tokens computed per keyframe by a background worker
     kv_cache: bool = True  # reuse the visual prefix's KV cache for follow-up questions
+    merge_lora: bool = True  # fold LoRA into the LLM weights while serving (same answers, fewer matmuls)
 
 
-class _Deadline(StoppingCriteria):
-    """Stops generation at the deadline or on cancel; reports the partial answer."""
+class _Deadline:
+    """Asked after every generated token: stops at the deadline or on cancel; reports the partial answer."""
 
     def __init__(self, reasoner: "SpatialReasoner", deadline: float, cancel: threading.Event | None,
                  progress: Progress | None, frames: int):
         self.reasoner, self.deadline, self.cancel, self.progress, self.frames = reasoner, deadline, cancel, progress, frames
         self.reason: str | None = None
 
-    def __call__(self, input_ids, scores, **kwargs):
+    def __call__(self, new_ids: torch.Tensor) -> bool:
         if self.cancel is not None and self.cancel.is_set():
             self.reason = "cancel"
         elif time.monotonic() > self.deadline:
             self.reason = "timeout"
         elif self.progress is not None:
-            self.progress("generating", self.frames, self.reasoner.processor.decode(input_ids[0]))
-        return torch.full((input_ids.shape[0],), self.reason is not None, dtype=torch.bool, device=input_ids.device)
+            self.progress("generating", self.frames, self.reasoner.processor.decode(new_ids[0]))
+        return self.reason is not None
 
 
 class SpatialReasoner:
@@ -79,6 +78,8 @@ class SpatialReasoner:
         self.model = model.eval()
         self.processor = processor
         self.config = config or ReasonerConfig()
+        if self.config.merge_lora:
+            model.merge_lora()
         self.clock = clock
         self.window = FrameWindow(window_config, on_keyframe=self._schedule_features)
         self._slots = threading.BoundedSemaphore(1 + self.config.queue_limit)
@@ -209,9 +210,10 @@ class SpatialReasoner:
         if progress:
             progress("encoding", len(frames), "")
         prompt = self.processor.encode(len(frames), text)
-        if self.config.kv_cache and self._prefix is not None and self._prefix[0] == key \
-                and self._prefix[1].shape[1] == prompt.prefix.shape[1]:
-            _, prefix_embeds, prefix_cache = self._prefix
+        prefix = self._prefix
+        if self.config.kv_cache and prefix is not None and prefix[0] == key \
+                and prefix[1].shape[1] == prompt.prefix.shape[1] == prefix[2].get_seq_length():
+            _, prefix_embeds, prefix_cache = prefix
             answer.cached_prefix = True
         else:
             self._prefix = None  # one visual prefix at a time bounds memory
@@ -219,20 +221,26 @@ class SpatialReasoner:
             prefix_cache = None
             if self.config.kv_cache:
                 t = time.perf_counter()
-                with torch.no_grad():
-                    prefix_cache = self.model.internvl(inputs_embeds=prefix_embeds, use_cache=True).cache
+                prefix_cache = self.model.prefill(prefix_embeds)
                 times["prefill"] = time.perf_counter() - t
                 self._prefix = (key, prefix_embeds, prefix_cache)
             check("prefill")
         with torch.no_grad():
-            full = torch.cat([prefix_embeds, self.model.embed(prompt.question, None)], dim=1)
+            question = self.model.embed(prompt.question, None)
         stopper = _Deadline(self, deadline, cancel, progress, len(frames))
         t = time.perf_counter()
-        kwargs = {"cache": copy.deepcopy(prefix_cache)} if prefix_cache is not None else {}
-        if self.config.min_new_tokens:
-            kwargs["min_new_tokens"] = min(self.config.min_new_tokens, max_new_tokens)
-        new = self.model.generate_from_embeds(full, max_new_tokens=max_new_tokens,
-                                              stopping_criteria=StoppingCriteriaList([stopper]), **kwargs)
+        if prefix_cache is None:
+            full = torch.cat([prefix_embeds, question], dim=1)
+            new = self.model.greedy_decode(full, None, max_new_tokens, self.config.min_new_tokens, stopper)
+        else:
+            try:
+                new = self.model.greedy_decode(question, prefix_cache, max_new_tokens, self.config.min_new_tokens,
+                                               stopper)
+            finally:
+                # Decoding appended to the prefix cache; cut it back (views, no copy) for the next follow-up.
+                extra = prefix_cache.get_seq_length() - prefix_embeds.shape[1]
+                if extra > 0:
+                    prefix_cache.crop(-extra)
         times["decode"] = time.perf_counter() - t
         if stopper.reason == "cancel":
             raise CanceledError("canceled while generating")
