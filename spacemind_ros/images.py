@@ -54,8 +54,11 @@ def _cv_bridge():
         return None
 
 
-def image_msg_to_array(msg) -> np.ndarray:
-    """Decode an Image message into an owned array: ``[H, W, C]`` (C = 3 or 4) or ``[H, W]`` (mono/depth).
+def image_msg_to_array(msg, copy: bool = True) -> np.ndarray:
+    """Decode an Image message: ``[H, W, C]`` (C = 3 or 4) or ``[H, W]`` (mono/depth), native byte order.
+
+    ``copy=False`` returns a view of ``msg.data`` where the layout allows (little-endian data); the caller must copy
+    before the message goes away (the frame window does). ``copy=True`` always returns an owned array.
 
     Row padding (``step`` > width * bytes per pixel) is removed. Raises ImageFormatError for an unknown encoding,
     a zero size, a ``step`` too small for the width, or a data length other than ``step * height``.
@@ -77,12 +80,15 @@ def image_msg_to_array(msg) -> np.ndarray:
         )
     bridge = _cv_bridge()
     if bridge is not None:
-        return np.array(bridge.imgmsg_to_cv2(msg, desired_encoding="passthrough"), copy=True)
-    buf = np.frombuffer(bytes(data) if not isinstance(data, (bytes, bytearray, memoryview)) else data, np.uint8)
+        return np.array(bridge.imgmsg_to_cv2(msg, desired_encoding="passthrough"), copy=copy)
+    try:
+        buf = np.frombuffer(data, np.uint8)  # rclpy gives array.array('B'): a buffer, no copy
+    except TypeError:  # a plain sequence of ints
+        buf = np.asarray(data, dtype=np.uint8)
     rows = buf.reshape(height, step)[:, :row_bytes]
     dtype = enc.dtype.newbyteorder(">" if msg.is_bigendian else "<")
-    arr = np.ascontiguousarray(rows).view(dtype).reshape(height, width, enc.channels)
-    arr = arr.astype(enc.dtype, copy=True)  # native byte order, owned
+    arr = rows.view(dtype).reshape(height, width, enc.channels)
+    arr = arr.astype(enc.dtype, copy=copy)  # native byte order; a copy only when asked or byte-swapping
     return arr[:, :, 0] if enc.channels == 1 else arr
 
 
@@ -133,9 +139,9 @@ def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
     return np.repeat(array[:, :, None], 3, axis=2)
 
 
-def image_msg_to_rgb8(msg) -> np.ndarray:
-    """An Image message as ``[H, W, 3]`` uint8 RGB (the model's input)."""
-    return to_rgb8(image_msg_to_array(msg), msg.encoding)
+def image_msg_to_rgb8(msg, copy: bool = True) -> np.ndarray:
+    """An Image message as ``[H, W, 3]`` uint8 RGB (the model's input); ``copy=False`` may view ``msg.data``."""
+    return to_rgb8(image_msg_to_array(msg, copy=copy), msg.encoding)
 
 
 def compressed_msg_to_rgb8(msg) -> np.ndarray:

@@ -97,6 +97,12 @@ def test_ingest_copies_and_is_thread_safe():
     w.offer(0, img)
     img[:] = 255
     assert w.frames()[0].image.max() == 0  # the window owns a copy
+    buffer = np.zeros((4, 4, 3), np.uint8)
+    w.offer(1, buffer, copy=False)  # a received message's buffer: kept as it is, no copy
+    assert np.shares_memory(w.frames()[1].image, buffer)
+    padded = np.zeros((4, 6, 3), np.uint8)[:, :4]
+    w.offer(2, padded, copy=False)
+    assert w.frames()[2].image.flags.c_contiguous  # strided rows are made contiguous for the encoders
 
     def feed(offset):
         for i in range(500):
@@ -110,4 +116,4 @@ def test_ingest_copies_and_is_thread_safe():
     for t in threads:
         t.join()
     stamps = [f.stamp_ns for f in w.frames()]
-    assert len(stamps) == 2001 and stamps == sorted(stamps)
+    assert len(stamps) == 2003 and stamps == sorted(stamps)

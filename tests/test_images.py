@@ -1,6 +1,7 @@
 """sensor_msgs/Image <-> numpy conversion: every encoding both ways, row padding, and clear errors."""
 import numpy as np
 import pytest
+from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
 from spacemind_ros.errors import ImageFormatError
@@ -26,20 +27,24 @@ def sample(encoding, h=5, w=7):
 
 @pytest.mark.parametrize("encoding", list(ENCODINGS))
 @pytest.mark.parametrize("pad", [0, 3])
-def test_round_trip_every_encoding(encoding, pad):
+@pytest.mark.parametrize("copy", [True, False])
+def test_round_trip_every_encoding(encoding, pad, copy):
     arr = sample(encoding)
     row = arr.shape[1] * ENCODINGS[encoding].channels * arr.itemsize
     msg = array_to_image_msg(arr, encoding, step=row + pad)
+    msg = deserialize_message(serialize_message(msg), Image)  # data as a subscriber gets it (array.array)
     assert isinstance(msg, Image) and msg.step == row + pad and len(msg.data) == (row + pad) * arr.shape[0]
-    back = image_msg_to_array(msg)
+    back = image_msg_to_array(msg, copy=copy)
     assert back.dtype == arr.dtype and back.shape == arr.shape
     np.testing.assert_array_equal(back, arr)
+    assert np.shares_memory(back, np.frombuffer(msg.data, np.uint8)) is not copy  # copy=False: a view, no copy
 
 
 def test_big_endian_depth_is_swapped():
     depth = np.array([[1, 256], [4097, 65535]], dtype=np.uint16)
     msg = Image(height=2, width=2, encoding="16UC1", is_bigendian=1, step=4, data=depth.astype(">u2").tobytes())
     np.testing.assert_array_equal(image_msg_to_array(msg), depth)
+    np.testing.assert_array_equal(image_msg_to_array(msg, copy=False), depth)  # swapping always copies
 
 
 def test_padding_bytes_are_ignored():

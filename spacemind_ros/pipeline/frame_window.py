@@ -76,7 +76,7 @@ def sample_indices(n: int, config: WindowConfig) -> list[int]:
 
 
 class FrameWindow:
-    """Keyframes sorted by stamp. ``offer`` is cheap (a decision and a copy) and safe beside queries."""
+    """Keyframes sorted by stamp. ``offer`` is cheap (a decision and at most a copy) and safe beside queries."""
 
     def __init__(self, config: WindowConfig | None = None, on_keyframe: Callable[[Frame], None] | None = None,
                  on_evict: Callable[[Frame], None] | None = None):
@@ -91,8 +91,12 @@ class FrameWindow:
     def __len__(self) -> int:
         return len(self._frames)
 
-    def offer(self, stamp_ns: int, image, camera_info=None) -> bool:
-        """Consider one frame; returns True if kept as a keyframe. Bad frames raise BadRequestError (counted)."""
+    def offer(self, stamp_ns: int, image, camera_info=None, copy: bool = True) -> bool:
+        """Consider one frame; returns True if kept as a keyframe. Bad frames raise BadRequestError (counted).
+
+        ``copy=False`` keeps the caller's array as it is (made C-contiguous): only for buffers nobody writes to
+        afterwards, such as a received message's data. The default copies, so a reused camera buffer is safe.
+        """
         cfg = self.config
         gap = int(cfg.min_gap_s * 1e9)
         with self._lock:
@@ -117,7 +121,8 @@ class FrameWindow:
             if (i > 0 and stamp_ns - stamps[i - 1] < gap) or (i < len(stamps) and stamps[i] - stamp_ns < gap):
                 self.stats.skipped_gap += 1
                 return False
-            frame = Frame(int(stamp_ns), np.array(image, copy=True), camera_info)
+            frame = Frame(int(stamp_ns), np.array(image, copy=True) if copy else np.ascontiguousarray(image),
+                          camera_info)
             stamps.insert(i, frame.stamp_ns)
             self._frames.insert(i, frame)
             self.stats.kept += 1

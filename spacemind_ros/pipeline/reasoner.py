@@ -92,9 +92,12 @@ class SpatialReasoner:
             self._worker.start()
 
     # -- ingest ----------------------------------------------------------------------------------------------------
-    def add_frame(self, stamp_ns: int, image, camera_info=None) -> bool:
-        """Hand one RGB frame ``[H, W, 3]`` to the window (cheap). Bad frames raise BadRequestError."""
-        return self.window.offer(stamp_ns, image, camera_info)
+    def add_frame(self, stamp_ns: int, image, camera_info=None, copy: bool = True) -> bool:
+        """Hand one RGB frame ``[H, W, 3]`` to the window (cheap). Bad frames raise BadRequestError.
+
+        ``copy=False``: the window keeps ``image`` itself; only for buffers nobody writes to afterwards.
+        """
+        return self.window.offer(stamp_ns, image, camera_info, copy=copy)
 
     def _schedule_features(self, frame: Frame) -> None:
         if self._worker is not None:

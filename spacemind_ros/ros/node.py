@@ -6,6 +6,7 @@ from start-up so that a request in any state gets an answer (NOT_READY until act
 """
 from __future__ import annotations
 
+import collections
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ from std_msgs.msg import Header
 from spacemind_ros.errors import ErrorCode
 from spacemind_ros.images import compressed_msg_to_rgb8, image_msg_to_rgb8
 from spacemind_ros.pipeline import Answer, RouteAnswer
+from spacemind_ros.process_tuning import tune_for_streaming
 from spacemind_ros.ros.conversions import fill_response, time_to_ns
 from spacemind_ros.ros.parameters import declare_all, read_settings
 
@@ -38,6 +40,14 @@ class _GoalCancel:
 
     def is_set(self) -> bool:
         return self.goal_handle.is_cancel_requested
+
+
+INTAKE_WINDOW = 200  # /diagnostics intake_p95_ms is over this many latest frames
+
+
+def _view_rgb8(msg: Image):
+    """RGB view of the message's buffer where the encoding allows (rgb8), else a fresh conversion."""
+    return image_msg_to_rgb8(msg, copy=False)
 
 
 class SpaceMindNode(LifecycleNode):
@@ -55,8 +65,8 @@ class SpaceMindNode(LifecycleNode):
         self.errors = 0
         self.last_error = ""
         self.last_latency_s = float("nan")
-        self._recent = []  # receive times for the input rate
-        self._intake_ms = []  # recent intake callback durations
+        self._recent = collections.deque()  # receive times (monotonic s) of the last 5 s, for the input rate
+        self._intake_ms = collections.deque(maxlen=INTAKE_WINDOW)  # intake callback durations of the last frames
         self.ingest_group = MutuallyExclusiveCallbackGroup()  # images: never behind a query
         self.query_group = ReentrantCallbackGroup()  # queries may arrive together; the reasoner queues or says BUSY
         self.status_group = MutuallyExclusiveCallbackGroup()
@@ -134,24 +144,24 @@ class SpaceMindNode(LifecycleNode):
     # -- ingest ----------------------------------------------------------------------------------------------------
     def _ingest(self, header, convert, msg) -> None:
         t0 = time.perf_counter()
+        reasoner, error = self.reasoner, ""
+        if reasoner is not None:
+            try:
+                # No copy: the array views this message's own buffer (rclpy makes a new one per message) or is
+                # a fresh conversion, and nothing writes to either after this callback.
+                reasoner.add_frame(time_to_ns(header.stamp), convert(msg), self._last_camera_info, copy=False)
+            except Exception as exc:  # noqa: BLE001 - a bad frame is dropped and counted, never raised
+                error = f"frame dropped: {exc}"
         with self._stats_lock:
             self.received += 1
             self._recent.append(time.monotonic())
-        reasoner = self.reasoner
-        if reasoner is None:
-            return
-        try:
-            reasoner.add_frame(time_to_ns(header.stamp), convert(msg), self._last_camera_info)
-        except Exception as exc:  # noqa: BLE001 - a bad frame is dropped and counted, never raised
-            with self._stats_lock:
+            if error:
                 self.dropped += 1
-                self.last_error = f"frame dropped: {exc}"
-        with self._stats_lock:
+                self.last_error = error
             self._intake_ms.append((time.perf_counter() - t0) * 1e3)
-            del self._intake_ms[:-1000]  # the last 1000 callbacks
 
     def _on_image(self, msg: Image) -> None:
-        self._ingest(msg.header, image_msg_to_rgb8, msg)
+        self._ingest(msg.header, _view_rgb8, msg)
 
     def _on_compressed(self, msg: CompressedImage) -> None:
         self._ingest(msg.header, compressed_msg_to_rgb8, msg)
@@ -223,7 +233,8 @@ class SpaceMindNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
         with self._stats_lock:
-            self._recent = [t for t in self._recent if now - t < 5.0]
+            while self._recent and now - self._recent[0] >= 5.0:
+                self._recent.popleft()
             rate = len(self._recent) / 5.0
             received, dropped, errors, last_error = self.received, self.dropped, self.errors, self.last_error
             intake = sorted(self._intake_ms)
@@ -245,6 +256,7 @@ class SpaceMindNode(LifecycleNode):
 
 
 def main(args=None) -> int:
+    tune_for_streaming()  # GIL hand-over and allocator settings for cheap intake beside inference
     rclpy.init(args=args)
     node = SpaceMindNode()
     executor = MultiThreadedExecutor(num_threads=6)
