@@ -33,6 +33,7 @@ class SpaceMindProcessor:
         self.tokenizer = tokenizer
         self.config = config
         self.tokens_per_frame = tokens_per_frame
+        self._prefix_ids: dict[int, torch.Tensor] = {}  # frame count -> prefix ids [1, L_prefix]
         self.image_token_id = tokenizer.convert_tokens_to_ids(IMG_CONTEXT)
         if self.image_token_id is None or self.image_token_id == tokenizer.unk_token_id:
             raise ValueError(f"tokenizer has no {IMG_CONTEXT} token")
@@ -54,15 +55,14 @@ class SpaceMindProcessor:
 
     def encode(self, num_frames: int, question: str) -> PromptIds:
         """ChatML: [system] user: Frame1..N then the question; assistant header last."""
-        system = self.config.system_prompt
-        prefix = f"<|im_start|>system\n{system}<|im_end|>\n" if system else ""
-        prefix += "<|im_start|>user\n" + self.frames_text(num_frames)
-        suffix = f"{question}<|im_end|>\n<|im_start|>assistant\n"
+        if num_frames not in self._prefix_ids:  # depends on the frame count alone: tokenised once
+            system = self.config.system_prompt
+            prefix = f"<|im_start|>system\n{system}<|im_end|>\n" if system else ""
+            self._prefix_ids[num_frames] = self._ids(prefix + "<|im_start|>user\n" + self.frames_text(num_frames))
+        return PromptIds(self._prefix_ids[num_frames], self._ids(f"{question}<|im_end|>\n<|im_start|>assistant\n"))
 
-        def ids(text):
-            return torch.tensor([self.tokenizer(text, add_special_tokens=False)["input_ids"]], dtype=torch.long)
-
-        return PromptIds(ids(prefix), ids(suffix))
+    def _ids(self, text: str) -> torch.Tensor:
+        return torch.tensor([self.tokenizer(text, add_special_tokens=False)["input_ids"]], dtype=torch.long)
 
     def decode(self, token_ids: torch.Tensor) -> str:
         return self.tokenizer.decode(token_ids, skip_special_tokens=True).strip()
