@@ -65,7 +65,7 @@ def main() -> None:
 
     if args.seconds * 30 < INTAKE_WINDOW:
         ap.error(f"--seconds must cover the node's intake window ({INTAKE_WINDOW} frames at 30 Hz)")
-    # Every frame a keyframe (the worst case: each one is copied into the window and queued for InternViT); the
+    # Every frame a keyframe (the worst case: each one enters the window and is queued for InternViT); the
     # window keeps its configured capacity, so evicted frames' memory is reused as on a robot.
     node_proc = subprocess.Popen(node_command(DEFAULT_PARAMS, {"autostart": "true", "keyframe_gap_s": "0.0"}),
                                  env=env)
@@ -96,8 +96,8 @@ def main() -> None:
             print(f"{phase:>21}: published {published}, received {received} ({100 * received / published:.1f}%), "
                   f"intake callback p95 {values['intake_p95_ms']} ms over the last {INTAKE_WINDOW} frames"
                   + (f", queries answered {answered}" if answered else ""), flush=True)
-        print(f"goal: >= 99% received and p95 < 1 ms with queries running (2-core machine: the publisher, the node "
-              f"and this client share the CPUs)")
+        print("goal: >= 99% received and p95 < 1 ms with queries running (on a 2-core machine the publisher, the "
+              "node and this client share the CPUs)")
     finally:
         client.destroy_node()
         rclpy.try_shutdown()

@@ -57,8 +57,8 @@ def _cv_bridge():
 def image_msg_to_array(msg, copy: bool = True) -> np.ndarray:
     """Decode an Image message: ``[H, W, C]`` (C = 3 or 4) or ``[H, W]`` (mono/depth), native byte order.
 
-    ``copy=False`` returns a view of ``msg.data`` where the layout allows (little-endian data); the caller must copy
-    before the message goes away (the frame window does). ``copy=True`` always returns an owned array.
+    ``copy=False`` returns a view of ``msg.data`` where the layout allows (little-endian data); the view keeps that
+    buffer alive, so it may be kept as long as nothing writes to ``msg.data``. ``copy=True`` returns an owned array.
 
     Row padding (``step`` > width * bytes per pixel) is removed. Raises ImageFormatError for an unknown encoding,
     a zero size, a ``step`` too small for the width, or a data length other than ``step * height``.
