@@ -142,6 +142,7 @@ class SpaceMindModel(nn.Module):
                                       max_new_tokens=max_new_tokens or self.config.max_new_tokens, **kwargs)
 
     def eos_token_ids(self) -> list[int]:
+        """Token ids that end an answer: the tokenizer's EOS, else the generation config's."""
         if self.tokenizer is not None and self.tokenizer.eos_token_id is not None:
             return [self.tokenizer.eos_token_id]
         eos = self.base.generation_config.eos_token_id
