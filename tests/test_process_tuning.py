@@ -1,4 +1,4 @@
-"""The node's process settings: GIL hand-over interval (and glibc allocator thresholds where available)."""
+"""The node's process settings: the GIL hand-over interval."""
 import sys
 
 from spacemind_ros.process_tuning import tune_for_streaming

@@ -148,12 +148,12 @@ class SpaceMindModel(nn.Module):
         eos = self.base.generation_config.eos_token_id
         return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def prefill(self, inputs_embeds: torch.Tensor):
         """KV cache of a prompt prefix ``[1, L, d_v]`` (no LM head: a follow-up only needs the keys and values)."""
         return self.base.model.language_model(inputs_embeds=inputs_embeds, use_cache=True).cache
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def greedy_decode(self, inputs_embeds: torch.Tensor, cache=None, max_new_tokens: int | None = None,
                       min_new_tokens: int = 0, should_stop: Callable[[torch.Tensor], bool] | None = None
                       ) -> torch.Tensor:

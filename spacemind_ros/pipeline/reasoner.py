@@ -49,6 +49,7 @@ class ReasonerConfig:
     min_new_tokens: int = 0  # > 0 forces a decode length (benchmarks, soak, tests of slow queries)
     future_tolerance_s: float = 1.0  # 'until' later than clock() + this is a bad request
     feature_cache: bool = True  # InternViT tokens computed per keyframe by a background worker
+    feature_worker_threads: int = 1  # the worker's torch intra-op threads: few, so it never crowds out a query
     kv_cache: bool = True  # reuse the visual prefix's KV cache for follow-up questions
     merge_lora: bool = True  # fold LoRA into the LLM weights while serving (same answers, fewer matmuls)
 
@@ -107,6 +108,8 @@ class SpatialReasoner:
                 pass  # computed at query time instead
 
     def _feature_worker(self) -> None:
+        # Per thread (OpenMP): a second full-width team beside the query's doubled decode time on 2 cores.
+        torch.set_num_threads(self.config.feature_worker_threads)
         while True:
             frame = self._features.get()
             try:

@@ -256,7 +256,7 @@ class SpaceMindNode(LifecycleNode):
 
 
 def main(args=None) -> int:
-    tune_for_streaming()  # GIL hand-over and allocator settings for cheap intake beside inference
+    tune_for_streaming()  # short GIL hand-over: image callbacks do not wait behind the query thread
     rclpy.init(args=args)
     node = SpaceMindNode()
     executor = MultiThreadedExecutor(num_threads=6)
