@@ -38,9 +38,10 @@ def test_capacity_bound_frees_features():
     w = FrameWindow(WindowConfig(max_frames=3, min_gap_s=0.0, min_frames=1), on_evict=evicted.append)
     for i in range(5):
         w.offer(i * S, IMG)
-    w.frames()[0].features = "cached"
+    w.frames()[0].features = w.frames()[0].vggt_input = "cached"
     w.offer(5 * S, IMG)
-    assert len(w) == 3 and len(evicted) == 3 and all(f.features is None for f in evicted)
+    assert len(w) == 3 and len(evicted) == 3
+    assert all(f.features is None and f.vggt_input is None for f in evicted)
 
 
 def test_out_of_order_and_duplicates():

@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from spacemind_ros.model.presets import build_tiny
 from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
@@ -69,11 +70,18 @@ def test_follow_up_reuses_prefix_and_matches_uncached(tiny):
 def test_feature_worker_fills_cache_and_answers_match(tiny):
     r = make(tiny, feature_cache=True)
     assert r.wait_features()
-    assert all(f.features is not None for f in r.window.frames())
+    model, processor = tiny
+    frames = r.window.frames()
+    assert all(f.features is not None for f in frames)
+    assert all(torch.equal(f.vggt_input, processor.vggt_frame(f.image)) for f in frames)
+    assert frames[0].vggt_input.dtype == torch.uint8 and frames[0].vggt_input.shape == (3, 42, 56)  # 80x60 -> width 56
     cold = make(tiny, feature_cache=False)
-    assert r.ask("How many boxes?").answer == cold.ask("How many boxes?").answer
-    r.close()
-    cold.close()
+    no_vggt_cache = make(tiny, feature_cache=True, vggt_input_cache=False)
+    assert no_vggt_cache.wait_features() and all(f.vggt_input is None for f in no_vggt_cache.window.frames())
+    answers = {x.ask("How many boxes?").answer for x in (r, cold, no_vggt_cache)}
+    assert len(answers) == 1  # the caches change the speed, never the answer
+    for x in (r, cold, no_vggt_cache):
+        x.close()
 
 
 @pytest.mark.parametrize(
@@ -108,7 +116,7 @@ def test_not_enough_frames_and_future_until(tiny):
 
 
 def test_busy_and_cancel(tiny):
-    r = make(tiny, queue_limit=0, min_new_tokens=200, max_new_tokens=200)
+    r = make(tiny, queue_limit=0, min_new_tokens=1000, max_new_tokens=1000)
     started = threading.Event()
     results = {}
 

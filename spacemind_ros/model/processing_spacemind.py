@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from spacemind_ros.model.configuration_spacemind import SpaceMindConfig
-from spacemind_ros.model.vggt.preprocessing import preprocess_images
+from spacemind_ros.model.vggt.preprocessing import preprocess_image, stack_images
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -45,9 +45,18 @@ class SpaceMindProcessor:
         arr = (np.asarray(tile, np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
         return torch.from_numpy(arr.transpose(2, 0, 1).copy())
 
+    def vggt_frame(self, frame: np.ndarray) -> torch.Tensor:
+        """One RGB frame -> ``[3, H, W]`` uint8 at VGGT's size (crop/pad rules at ``vggt_image_size``); cacheable."""
+        return preprocess_image(frame, mode=self.config.vggt_preprocess_mode, target_size=self.config.vggt_image_size)
+
+    @staticmethod
+    def vggt_batch(vggt_frames: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``vggt_frame`` outputs -> ``[N, 3, H, W]`` float in [0, 1]."""
+        return stack_images(vggt_frames)
+
     def vggt_pixels(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
         """``N`` RGB frames -> ``[N, 3, H, W]`` in [0, 1] (VGGT crop/pad rules at ``vggt_image_size``)."""
-        return preprocess_images(frames, mode=self.config.vggt_preprocess_mode, target_size=self.config.vggt_image_size)
+        return self.vggt_batch([self.vggt_frame(f) for f in frames])
 
     def frames_text(self, num_frames: int) -> str:
         tokens = IMG_CONTEXT * self.tokens_per_frame

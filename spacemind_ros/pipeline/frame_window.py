@@ -37,6 +37,7 @@ class Frame:
     image: np.ndarray  # [H, W, 3] uint8 RGB, owned by the window
     camera_info: object | None = None
     features: object | None = field(default=None, repr=False)  # per-frame InternViT tokens, filled by a worker
+    vggt_input: object | None = field(default=None, repr=False)  # [3, H, W] uint8 at VGGT's size, same worker
 
 
 @dataclass
@@ -132,7 +133,7 @@ class FrameWindow:
                 evicted.append(self._frames.pop(0))
             self.stats.evicted += len(evicted)
         for old in evicted:
-            old.features = None  # free cached features with the frame
+            old.features = old.vggt_input = None  # free what was cached with the frame
             if self.on_evict:
                 self.on_evict(old)
         if self.on_keyframe and all(frame is not old for old in evicted):

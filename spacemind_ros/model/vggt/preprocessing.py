@@ -28,40 +28,55 @@ def resized_shape(width: int, height: int, mode: str = "crop", target_size: int 
     return target_size, round(height * (target_size / width) / patch) * patch
 
 
-def _pad_to(img: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """White-pad ``[3, h, w]`` to (height, width); top/left get the floor half."""
+def _pad_to(img: torch.Tensor, height: int, width: int, white: float) -> torch.Tensor:
+    """Pad ``[3, h, w]`` to (height, width) with ``white``; top/left get the floor half."""
     dh, dw = height - img.shape[1], width - img.shape[2]
     if dh <= 0 and dw <= 0:
         return img
     top, left = dh // 2, dw // 2
-    return F.pad(img, (left, dw - left, top, dh - top), mode="constant", value=1.0)
+    return F.pad(img, (left, dw - left, top, dh - top), mode="constant", value=white)
+
+
+def preprocess_image(image, mode: str = "crop", target_size: int = 518) -> torch.Tensor:
+    """One PIL image or ``[H, W, 3|4]`` uint8 array -> ``[3, H', W']`` uint8, resized and cropped or padded.
+
+    crop: width becomes 518, height keeps the aspect ratio (rounded to a multiple of 14) and is centre-cropped to
+    518 if taller. pad: the longer side becomes 518 and the result is white-padded to 518 x 518. Kept as uint8 (a
+    quarter of float32) so a frame window can cache it per frame; ``stack_images`` makes the model's batch.
+    """
+    if mode not in ("crop", "pad"):
+        raise ValueError(f"mode must be 'crop' or 'pad', got {mode!r}")
+    pil = _to_pil_rgb(image)
+    new_w, new_h = resized_shape(*pil.size, mode=mode, target_size=target_size)
+    pil = pil.resize((new_w, new_h), Image.Resampling.BICUBIC)
+    img = torch.from_numpy(np.asarray(pil, dtype=np.uint8).copy()).permute(2, 0, 1)
+    if mode == "crop" and new_h > target_size:
+        start = (new_h - target_size) // 2
+        img = img[:, start:start + target_size]
+    if mode == "pad":
+        img = _pad_to(img, target_size, target_size, white=255)
+    return img.contiguous()
+
+
+def stack_images(images: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``preprocess_image`` outputs -> ``[N, 3, H, W]`` float32 in [0, 1]; other sizes are white-padded to the largest."""
+    if len(images) == 0:
+        raise ValueError("at least one image is required")
+    max_h = max(t.shape[1] for t in images)
+    max_w = max(t.shape[2] for t in images)
+    if any(t.shape[1:] != (max_h, max_w) for t in images):
+        log.warning("images of different shapes; padding all to %dx%d with white", max_w, max_h)
+        images = [_pad_to(t, max_h, max_w, white=255) for t in images]
+    return torch.stack(list(images)).float().div(255.0)
 
 
 def preprocess_images(images: Sequence, mode: str = "crop", target_size: int = 518) -> torch.Tensor:
     """PIL images or ``[H, W, 3|4]`` uint8 arrays -> ``[N, 3, H', W']`` float32 in [0, 1] (no normalisation).
 
-    crop: width becomes 518, height keeps the aspect ratio (rounded to a multiple of 14) and is centre-cropped to
-    518 if taller. pad: the longer side becomes 518 and the result is white-padded to 518 x 518.
+    The official ``load_and_preprocess_images`` rules: ``preprocess_image`` per image, then ``stack_images``.
     """
     if mode not in ("crop", "pad"):
         raise ValueError(f"mode must be 'crop' or 'pad', got {mode!r}")
     if len(images) == 0:
         raise ValueError("at least one image is required")
-    tensors = []
-    for image in images:
-        pil = _to_pil_rgb(image)
-        new_w, new_h = resized_shape(*pil.size, mode=mode, target_size=target_size)
-        pil = pil.resize((new_w, new_h), Image.Resampling.BICUBIC)
-        img = torch.from_numpy(np.asarray(pil, dtype=np.uint8).copy()).permute(2, 0, 1).float().div(255.0)
-        if mode == "crop" and new_h > target_size:
-            start = (new_h - target_size) // 2
-            img = img[:, start:start + target_size]
-        if mode == "pad":
-            img = _pad_to(img, target_size, target_size)
-        tensors.append(img)
-    max_h = max(t.shape[1] for t in tensors)
-    max_w = max(t.shape[2] for t in tensors)
-    if any(t.shape[1:] != (max_h, max_w) for t in tensors):
-        log.warning("images of different shapes; padding all to %dx%d with white", max_w, max_h)
-        tensors = [_pad_to(t, max_h, max_w) for t in tensors]
-    return torch.stack(tensors)
+    return stack_images([preprocess_image(image, mode, target_size) for image in images])
