@@ -21,7 +21,7 @@ S = 1_000_000_000
 @pytest.fixture(scope="module")
 def setup():
     proc = start_node(autostart=True, keyframe_gap_s=0.0, min_frames=4, window_max_frames=4096,
-                      min_new_tokens=400, max_new_tokens=400)
+                      min_new_tokens=3000, max_new_tokens=3000)  # ~3 s of decoding on 2 cores
     try:
         with ros_node("slow_query_client") as node:
             query = node.create_client(SpatialQuery, "/spatial_query")
