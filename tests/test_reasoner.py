@@ -1,5 +1,7 @@
 """SpatialReasoner on the tiny preset: answers, KV-prefix reuse equivalence, feature cache, every error path."""
 import json
+import os
+import sys
 import threading
 import time
 
@@ -137,6 +139,28 @@ def test_busy_and_cancel(tiny):
     t.start()
     t.join()
     assert out["a"].error_code == "CANCELED"
+    r.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux behaviour")
+def test_model_work_runs_on_its_own_threads_at_lower_os_priority(tiny):
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    r = make(tiny, compute_nice=7)
+    seen, torch_threads = {}, set()
+
+    def progress(stage, frames, partial):
+        seen[threading.current_thread().name] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        torch_threads.add(torch.get_num_threads())
+
+    assert r.ask("How many boxes?", progress=progress).success
+    assert r.wait_features()
+    worker = next(t for t in threading.enumerate() if t.name == "internvit-features")
+    expected = min(19, base + 7)
+    assert list(seen.values()) == [expected] and next(iter(seen)).startswith("spacemind-inference")
+    assert os.getpriority(os.PRIO_PROCESS, worker.native_id) == expected
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the caller's thread is untouched
+    # queries keep the caller's torch thread count, not the feature worker's single thread
+    assert torch_threads == {torch.get_num_threads()}
     r.close()
 
 

@@ -7,10 +7,13 @@ frames) -> greedy decode of the question -> parse into a structured Answer. Erro
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +54,7 @@ class ReasonerConfig:
     feature_cache: bool = True  # InternViT tokens computed per keyframe by a background worker
     feature_worker_threads: int = 1  # the worker's torch intra-op threads: few, so it never crowds out a query
     vggt_input_cache: bool = True  # the worker also resizes each keyframe for VGGT (uint8, 0.6 MB at 640x480)
+    compute_nice: int = 10  # inference and feature threads run this much nicer (Linux): intake and DDS win the CPU
     kv_cache: bool = True  # reuse the visual prefix's KV cache for follow-up questions
     merge_lora: bool = True  # fold LoRA into the LLM weights while serving (same answers, fewer matmuls)
 
@@ -73,6 +77,19 @@ class _Deadline:
         return self.reason is not None
 
 
+def _run_at_nice(nice: int, torch_threads: int) -> None:
+    """Thread initialiser: raise this thread's niceness by ``nice`` (Linux: per thread; raising needs no privilege)
+    and set its torch intra-op threads (per thread: a new thread would otherwise take the last count any thread
+    set, e.g. the feature worker's)."""
+    torch.set_num_threads(torch_threads)
+    if nice > 0 and sys.platform.startswith("linux"):
+        tid = threading.get_native_id()
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        except OSError as exc:
+            log.warning("could not lower the priority of %s: %s", threading.current_thread().name, exc)
+
+
 class SpatialReasoner:
     def __init__(self, model, processor, window_config: WindowConfig | None = None,
                  config: ReasonerConfig | None = None, clock: Callable[[], int] | None = None):
@@ -88,6 +105,10 @@ class SpatialReasoner:
         self._run_lock = threading.Lock()
         self._prefix: tuple | None = None  # (frame stamps, prefix embeds [1, L, d], KV cache)
         self._features: queue.Queue[Frame | None] = queue.Queue(maxsize=self.window.config.max_frames)
+        # Queries run on one thread of our own at a lower OS priority, so the callers' threads (a ROS executor's,
+        # which also take images) stay responsive while the model computes.
+        self._inference = ThreadPoolExecutor(1, thread_name_prefix="spacemind-inference", initializer=_run_at_nice,
+                                             initargs=(self.config.compute_nice, torch.get_num_threads()))
         self._worker = None
         if self.config.feature_cache:
             self._worker = threading.Thread(target=self._feature_worker, name="internvit-features", daemon=True)
@@ -109,8 +130,8 @@ class SpatialReasoner:
                 pass  # computed at query time instead
 
     def _feature_worker(self) -> None:
-        # Per thread (OpenMP): a second full-width team beside the query's doubled decode time on 2 cores.
-        torch.set_num_threads(self.config.feature_worker_threads)
+        # Few torch threads: a second full-width OpenMP team beside the query's doubled decode time on 2 cores.
+        _run_at_nice(self.config.compute_nice, self.config.feature_worker_threads)
         while True:
             frame = self._features.get()
             try:
@@ -143,6 +164,7 @@ class SpatialReasoner:
                 pass
             self._worker.join(timeout=5.0)
             self._worker = None
+        self._inference.shutdown(wait=False, cancel_futures=True)
         self._prefix = None
 
     # -- queries ---------------------------------------------------------------------------------------------------
@@ -183,7 +205,8 @@ class SpatialReasoner:
                 if not self._run_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
                     raise QueryTimeoutError(f"timed out after {timeout:.2f} s waiting behind other queries")
                 try:
-                    self._answer(answer, text, options, until, deadline, timeout, cancel, progress, max_new_tokens)
+                    self._inference.submit(self._answer, answer, text, options, until, deadline, timeout, cancel,
+                                           progress, max_new_tokens).result()
                 finally:
                     self._run_lock.release()
             finally:

@@ -97,7 +97,7 @@ class SpaceMindNode(LifecycleNode):
                                   min_gap_s=s.keyframe_gap_s, min_frames=s.min_frames)
             config = ReasonerConfig(queue_limit=s.queue_limit, default_timeout_s=s.default_timeout_s,
                                     max_new_tokens=s.max_new_tokens, route_max_new_tokens=s.route_max_new_tokens,
-                                    min_new_tokens=s.min_new_tokens)
+                                    min_new_tokens=s.min_new_tokens, compute_nice=s.compute_nice)
             self.reasoner = SpatialReasoner(model, processor, window, config,
                                             clock=lambda: self.get_clock().now().nanoseconds)
         except Exception as exc:  # noqa: BLE001 - any load failure leaves us unconfigured, alive

@@ -33,6 +33,8 @@ PARAMS: dict[str, Param] = {
     "max_new_tokens": Param(16, "decoded tokens at most for questions", 1, 4096),
     "route_max_new_tokens": Param(96, "decoded tokens at most for route advice", 1, 4096),
     "min_new_tokens": Param(0, "decode at least this many tokens (fixed-length runs for benchmarks)", 0, 4096),
+    "compute_nice": Param(10, "model threads run this much nicer than image intake (Linux niceness)", 0, 19,
+                          read_only=True),
     "autostart": Param(False, "configure and activate at start-up (robots without a lifecycle manager)",
                        read_only=True),
     "diagnostics_period_s": Param(1.0, "period of /diagnostics status (s)", 0.1, 60.0, read_only=True),
@@ -59,6 +61,7 @@ class NodeSettings:
     max_new_tokens: int
     route_max_new_tokens: int
     min_new_tokens: int
+    compute_nice: int
     autostart: bool
     diagnostics_period_s: float
 
