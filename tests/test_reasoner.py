@@ -164,6 +164,18 @@ def test_model_work_runs_on_its_own_threads_at_lower_os_priority(tiny):
     r.close()
 
 
+def test_close_stops_a_running_query(tiny):
+    r = make(tiny, min_new_tokens=1000, max_new_tokens=1000)
+    generating, out = threading.Event(), {}
+    t = threading.Thread(target=lambda: out.setdefault("a", r.ask(
+        "How far?", progress=lambda stage, *_: stage == "generating" and generating.set())))
+    t.start()
+    assert generating.wait(30)
+    r.close()
+    t.join(timeout=10)
+    assert not t.is_alive() and out["a"].error_code == "CANCELED"
+
+
 def test_bad_frame_is_rejected_and_loses_nothing(tiny):
     r = make(tiny, n=8)
     before = len(r.window)

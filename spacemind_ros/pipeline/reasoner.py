@@ -51,7 +51,7 @@ class ReasonerConfig:
     route_max_new_tokens: int = 96
     min_new_tokens: int = 0  # > 0 forces a decode length (benchmarks, soak, tests of slow queries)
     future_tolerance_s: float = 1.0  # 'until' later than clock() + this is a bad request
-    feature_cache: bool = True  # InternViT tokens computed per keyframe by a background worker
+    feature_cache: bool = True  # a background worker computes per-keyframe work (InternViT tokens, VGGT input)
     feature_worker_threads: int = 1  # the worker's torch intra-op threads: few, so it never crowds out a query
     vggt_input_cache: bool = True  # the worker also resizes each keyframe for VGGT (uint8, 0.6 MB at 640x480)
     compute_nice: int = 10  # inference and feature threads run this much nicer (Linux): intake and DDS win the CPU
@@ -68,7 +68,7 @@ class _Deadline:
         self.reason: str | None = None
 
     def __call__(self, new_ids: torch.Tensor) -> bool:
-        if self.cancel is not None and self.cancel.is_set():
+        if (self.cancel is not None and self.cancel.is_set()) or self.reasoner.closing.is_set():
             self.reason = "cancel"
         elif time.monotonic() > self.deadline:
             self.reason = "timeout"
@@ -104,6 +104,7 @@ class SpatialReasoner:
         self._slots = threading.BoundedSemaphore(1 + self.config.queue_limit)
         self._run_lock = threading.Lock()
         self._prefix: tuple | None = None  # (frame stamps, prefix embeds [1, L, d], KV cache)
+        self.closing = threading.Event()  # set by close(): a running query stops as if canceled
         self._features: queue.Queue[Frame | None] = queue.Queue(maxsize=self.window.config.max_frames)
         # Queries run on one thread of our own at a lower OS priority, so the callers' threads (a ROS executor's,
         # which also take images) stay responsive while the model computes.
@@ -130,7 +131,7 @@ class SpatialReasoner:
                 pass  # computed at query time instead
 
     def _feature_worker(self) -> None:
-        # Few torch threads: a second full-width OpenMP team beside the query's doubled decode time on 2 cores.
+        # One torch thread: a second full-width OpenMP team beside the query's doubled its decode time on 2 cores.
         _run_at_nice(self.config.compute_nice, self.config.feature_worker_threads)
         while True:
             frame = self._features.get()
@@ -164,6 +165,7 @@ class SpatialReasoner:
                 pass
             self._worker.join(timeout=5.0)
             self._worker = None
+        self.closing.set()
         self._inference.shutdown(wait=False, cancel_futures=True)
         self._prefix = None
 
@@ -229,7 +231,7 @@ class SpatialReasoner:
 
     def _answer(self, answer, text, options, until, deadline, timeout, cancel, progress, max_new_tokens):
         def check(stage):
-            if cancel is not None and cancel.is_set():
+            if (cancel is not None and cancel.is_set()) or self.closing.is_set():
                 raise CanceledError(f"canceled during {stage}")
             if time.monotonic() > deadline:
                 raise QueryTimeoutError(f"timed out after {timeout:.2f} s (during {stage})")
