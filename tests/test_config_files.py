@@ -1,5 +1,6 @@
 """config/spacemind.yaml and the launch file stay in sync with the parameter table."""
 import ast
+import sys
 from pathlib import Path
 
 import yaml
@@ -21,3 +22,21 @@ def test_launch_arguments_are_parameters():
     start = src.index("{", src.index("ARGUMENTS = {"))
     arguments = ast.literal_eval(src[start:src.index("}", start) + 1])  # launch itself is not installed here
     assert set(arguments) <= set(PARAMS)
+
+
+def test_params_file_is_found_in_an_installed_share_dir(tmp_path, monkeypatch):
+    from spacemind_ros.ros.runner import SOURCE_PARAMS, default_params_file
+
+    assert default_params_file() == SOURCE_PARAMS  # a source checkout uses its own config/
+    prefix = tmp_path / "install" / "spacemind_ros"  # what colcon installs (setup.py data_files)
+    (prefix / "share" / "ament_index" / "resource_index" / "packages").mkdir(parents=True)
+    (prefix / "share" / "ament_index" / "resource_index" / "packages" / "spacemind_ros").touch()
+    installed = prefix / "share" / "spacemind_ros" / "config" / "spacemind.yaml"
+    installed.parent.mkdir(parents=True)
+    installed.write_text(to_yaml())
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(prefix))
+    assert default_params_file(source=tmp_path / "no-checkout.yaml") == installed
+    monkeypatch.delenv("AMENT_PREFIX_PATH")  # a plain pip install: the venv's share dir, if it has one
+    pip_installed = Path(sys.prefix) / "share" / "spacemind_ros" / "config" / "spacemind.yaml"
+    assert default_params_file(source=tmp_path / "no-checkout.yaml") == (pip_installed if pip_installed.is_file()
+                                                                          else None)

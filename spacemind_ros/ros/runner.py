@@ -15,9 +15,11 @@ from pathlib import Path
 from spacemind_ros.ros.environment import loopback_environment
 
 
-def default_params_file() -> Path | None:
+SOURCE_PARAMS = Path(__file__).resolve().parents[2] / "config" / "spacemind.yaml"
+
+
+def default_params_file(source: Path = SOURCE_PARAMS) -> Path | None:
     """config/spacemind.yaml of a source checkout, else of the installed share dir (colcon or pip), else None."""
-    source = Path(__file__).resolve().parents[2] / "config" / "spacemind.yaml"
     if source.is_file():
         return source
     candidates = []
