@@ -154,7 +154,7 @@ def test_model_work_runs_on_its_own_threads_at_lower_os_priority(tiny):
 
     assert r.ask("How many boxes?", progress=progress).success
     assert r.wait_features()
-    worker = next(t for t in threading.enumerate() if t.name == "internvit-features")
+    worker = r._worker
     expected = min(19, base + 7)
     assert list(seen.values()) == [expected] and next(iter(seen)).startswith("spacemind-inference")
     assert os.getpriority(os.PRIO_PROCESS, worker.native_id) == expected
