@@ -73,10 +73,7 @@ def stack_images(images: Sequence[torch.Tensor]) -> torch.Tensor:
 def preprocess_images(images: Sequence, mode: str = "crop", target_size: int = 518) -> torch.Tensor:
     """PIL images or ``[H, W, 3|4]`` uint8 arrays -> ``[N, 3, H', W']`` float32 in [0, 1] (no normalisation).
 
-    The official ``load_and_preprocess_images`` rules: ``preprocess_image`` per image, then ``stack_images``.
+    The official ``load_and_preprocess_images`` rules: ``preprocess_image`` per image, then ``stack_images``
+    (each checks its own arguments).
     """
-    if mode not in ("crop", "pad"):
-        raise ValueError(f"mode must be 'crop' or 'pad', got {mode!r}")
-    if len(images) == 0:
-        raise ValueError("at least one image is required")
     return stack_images([preprocess_image(image, mode, target_size) for image in images])
