@@ -25,7 +25,7 @@ def top_down_map(scene: Scene, walk: Walk, seen_frame: dict[int, int], max_side:
     """The floor plan: walls, each object's footprint in its category colour with its name (grey and marked
     "unseen" if the walk never saw it), the walk in blue with view arrows, the start as a dot."""
     x0, y0, x1, y1 = scene.room.bounds()
-    margin, header = 24, 34
+    margin, header = 24, 44
     scale = (max_side - 2 * margin) / max(x1 - x0, y1 - y0)
     w = int(math.ceil((x1 - x0) * scale)) + 2 * margin
     h = int(math.ceil((y1 - y0) * scale)) + 2 * margin + header
@@ -68,9 +68,9 @@ def top_down_map(scene: Scene, walk: Walk, seen_frame: dict[int, int], max_side:
                   fill=(220, 60, 40), width=2)
     sx, sy = path[0]
     draw.ellipse([sx - 6, sy - 6, sx + 6, sy + 6], fill=(30, 90, 220), outline=(0, 0, 0))
-    title = (f"{scene.name}: {scene.room.shape} room {scene.room.area:.1f} m^2, {len(scene.objects)} objects, "
-             f"{len(walk)} frames (blue: walk, red: view, dot: start, grid: 1 m)")
-    draw.text((margin, 8), title, fill=(0, 0, 0), font=font)
+    title = (f"{scene.name}: {scene.room.shape} room, {scene.room.area:.1f} m^2, {len(scene.objects)} objects, "
+             f"{len(walk)} frames\nblue: walk (dot: start), red: view direction, grid: 1 m")
+    draw.multiline_text((margin, 6), title, fill=(0, 0, 0), font=font, spacing=3)
     return img
 
 
