@@ -338,7 +338,7 @@ def make_questions(scene: Scene, seen_frame: dict[int, int], rng: np.random.Gene
     first_cat: dict[str, int] = {}
     for o in seen:
         first_cat[o.category] = min(first_cat.get(o.category, 1 << 30), seen_frame[o.index])
-    gap = max(2, int(0.02 * num_frames))
+    gap = max(2, int(0.01 * num_frames))
 
     def order_q(cs):
         frames = sorted(first_cat[c] for c in cs)
@@ -348,5 +348,7 @@ def make_questions(scene: Scene, seen_frame: dict[int, int], rng: np.random.Gene
         distractors = [perms[i] for i in rng.permutation(len(perms))]
         return once(("o", *sorted(cs)), shuffled(appearance_order(list(cs), first_cat, distractors), rng))
 
-    take("obj_appearance_order", sample(sorted(first_cat), 4, limit=200), order_q)
+    combos = list(itertools.combinations(sorted(first_cat), 4))  # at most C(15, 4) = 1365: try them all
+    combos = [tuple(combos[i][j] for j in rng.permutation(4)) for i in rng.permutation(len(combos))]
+    take("obj_appearance_order", combos, order_q)
     return out
