@@ -64,8 +64,13 @@ class Renderer:
     def render(self, pose: Pose) -> Frame:
         k = self.intrinsics
         r, o = pose.rotation.astype(np.float32), pose.position.astype(np.float32)
-        # World ray per pixel: R @ (u, v, 1); separable in rows and columns, so three broadcast sums.
-        d = [self._ru[None, :] * r[i, 0] + (self._rv * r[i, 1] + r[i, 2])[:, None] for i in range(3)]
+        # World ray per pixel: R @ (u, v, 1); separable in rows and columns, so three broadcast sums. Without roll
+        # (r[2, 0] == 0) the vertical component is one value per row.
+        d = [self._ru[None, :] * r[i, 0] + (self._rv * r[i, 1] + r[i, 2])[:, None] for i in range(2)]
+        if r[2, 0] == 0:
+            d.append(np.broadcast_to((self._rv * r[2, 1] + r[2, 2])[:, None], (k.height, k.width)))
+        else:
+            d.append(self._ru[None, :] * r[2, 0] + (self._rv * r[2, 1] + r[2, 2])[:, None])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             t, surface = self._room(o, d)
             boxes = self._objects(pose, o, d, t, surface)
@@ -77,36 +82,40 @@ class Renderer:
     def _room(self, o, d):
         """Depth [H, W] and surface ids of the room's inside (the camera is inside the floor polygon).
 
-        The floor polygon is one rectangle or the union of two (an L). Leaving a rectangle one is inside happens at
-        min over x, y of the far slab; leaving the union of two happens at the later exit when the ray is inside both
-        or reaches the second before leaving the first.
+        The floor polygon is one rectangle or the union of two (an L). A ray leaves a rectangle it starts in at the
+        nearer of its far x and far y slabs; it leaves the union of two at the later exit when it starts in both or
+        reaches the second before leaving the first. Floor and ceiling are whichever of the two planes is ahead.
         """
-        inv = [np.float32(1.0) / d[i] for i in range(3)]
+        inv = [np.float32(1.0) / d[i] for i in range(2)]
         exits, entries, along_x = [], [], []
+        two = len(self._rects) == 2
         for x0, y0, x1, y1 in self._rects:
             tx0, tx1 = (x0 - o[0]) * inv[0], (x1 - o[0]) * inv[0]
             ty0, ty1 = (y0 - o[1]) * inv[1], (y1 - o[1]) * inv[1]
             fx, fy = np.maximum(tx0, tx1), np.maximum(ty0, ty1)
             exits.append(np.minimum(fx, fy))
             along_x.append(fx < fy)
-            entries.append(np.maximum(np.minimum(tx0, tx1), np.minimum(ty0, ty1)))
+            if two:
+                entries.append(np.maximum(np.minimum(tx0, tx1), np.minimum(ty0, ty1)))
         t, exit_x = exits[0], along_x[0]
-        if len(exits) == 2:
+        if two:
             inside = [x0 < o[0] < x1 and y0 < o[1] < y1 for x0, y0, x1, y1 in self._rects]
             first = 0 if inside[0] else 1
             other = 1 - first
             if inside[other]:
-                joined = np.True_
+                t = np.maximum(exits[0], exits[1])
+                exit_x = np.where(exits[first] >= exits[other], along_x[first], along_x[other])
             else:
                 joined = (entries[other] <= exits[first]) & (entries[other] < exits[other])
-            t = np.where(joined, np.maximum(exits[0], exits[1]), exits[first])
-            from_first = ~joined | (exits[first] >= exits[other])
-            exit_x = np.where(from_first, along_x[first], along_x[other])
+                t = np.where(joined, np.maximum(exits[0], exits[1]), exits[first])
+                from_first = ~joined | (exits[first] >= exits[other])
+                exit_x = np.where(from_first, along_x[first], along_x[other])
         # Wall id by the way its inside faces: +x, -x, +y, -y (the ray runs against the normal).
-        wall = np.where(exit_x, np.where(d[0] > 0, WALL + 1, WALL), np.where(d[1] > 0, WALL + 3, WALL + 2))
-        tz = np.maximum((0.0 - o[2]) * inv[2], (np.float32(self.scene.room.height) - o[2]) * inv[2])
+        wall = np.where(exit_x, d[0] > 0, d[1] > 0).view(np.int8) + np.where(exit_x, WALL, WALL + 2).astype(np.int16)
+        dz = d[2][:, :1] if d[2].strides[1] == 0 else d[2]  # per row without roll
+        tz = np.maximum((0.0 - o[2]) / dz, (np.float32(self.scene.room.height) - o[2]) / dz)
         flat = tz < t
-        surface = np.where(flat, np.where(d[2] < 0, FLOOR, CEILING), wall).astype(np.int16)
+        surface = np.where(flat, np.where(dz < 0, np.int16(FLOOR), np.int16(CEILING)), wall)
         return np.minimum(t, tz), surface
 
     def _rect(self, pose: Pose, corners: np.ndarray) -> tuple[int, int, int, int] | None:
