@@ -3,8 +3,8 @@
     .venv/bin/python bench/scenes_bench.py [--seed 0] [--frames 300] [--size 640x480] [--storage mcap]
 
 Reports wall-clock and CPU seconds (this process) for: generating the scene, rendering every frame alone, and
-write_scene end to end (render + bag + questions + map + contact sheet), plus the load average, because the
-machine may be shared.
+write_scene end to end (render + bag + questions + map + contact sheet) in one process and then with --workers
+rendering processes, plus the load average, because the machine may be shared.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--storage", default="mcap", choices=["mcap", "sqlite3"])
+    ap.add_argument("--workers", type=int, default=2, help="rendering processes for the second write_scene run")
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     settings = SceneSettings(width=w, height=h, frames=args.frames, storage=args.storage)
@@ -57,6 +58,8 @@ def main() -> int:
     try:
         summary, scene_wall, scene_cpu = timed(lambda: write_scene(args.seed, out / "scene", settings))
         bag_mb = sum(f.stat().st_size for f in (out / "scene" / "bag").iterdir()) / 1e6
+        shutil.rmtree(out / "scene")
+        _, par_wall, par_cpu = timed(lambda: write_scene(args.seed, out / "scene", settings, workers=args.workers))
     finally:
         shutil.rmtree(out, ignore_errors=True)
     frame_times.sort()
@@ -68,6 +71,7 @@ def main() -> int:
                           "per_frame_median_ms": round(1e3 * frame_times[len(frame_times) // 2], 1),
                           "per_frame_p95_ms": round(1e3 * frame_times[int(0.95 * (len(frame_times) - 1))], 1)},
         "write_scene_s": {"wall": round(scene_wall, 2), "cpu": round(scene_cpu, 2)},
+        f"write_scene_{args.workers}_workers_s": {"wall": round(par_wall, 2), "cpu_main_process": round(par_cpu, 2)},
         "bag_mb": round(bag_mb, 1), "questions": summary["questions"],
         "load_average": [round(load0, 1), round(os.getloadavg()[0], 1)], "cores": os.cpu_count(),
     }

@@ -31,6 +31,13 @@ def test_same_seed_gives_identical_messages_and_questions_and_other_seeds_differ
     assert (tmp_path / "a" / "scene.json").read_bytes() == (tmp_path / "b" / "scene.json").read_bytes()
 
 
+def test_rendering_in_worker_processes_gives_the_same_bytes(tmp_path):
+    write_scene(5, tmp_path / "one", SMALL)
+    write_scene(5, tmp_path / "two", SMALL, workers=2)
+    assert raw_messages(tmp_path / "one" / "bag") == raw_messages(tmp_path / "two" / "bag")
+    assert (tmp_path / "one" / "questions.jsonl").read_bytes() == (tmp_path / "two" / "questions.jsonl").read_bytes()
+
+
 def test_bag_reads_back_with_rosbags(tmp_path):
     settings = SceneSettings(width=80, height=60, frames=10, fps=5.0)
     write_scene(4, tmp_path / "s", settings)

@@ -72,6 +72,39 @@ def render_walk(scene: Scene, walk: Walk, intrinsics: Intrinsics) -> Iterator[tu
         yield i, renderer.render(walk.pose(i))
 
 
+_worker: dict = {}
+
+
+def _start_worker(scene: Scene, walk: Walk, intrinsics: Intrinsics) -> None:
+    _worker.update(renderer=Renderer(scene, intrinsics), walk=walk, n=len(scene.objects))
+
+
+def _render_in_worker(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    frame = _worker["renderer"].render(_worker["walk"].pose(i))
+    return frame.rgb, frame.depth, frame.object_pixels(_worker["n"])
+
+
+def render_walk_parallel(scene: Scene, walk: Walk, intrinsics: Intrinsics, workers: int):
+    """``(frame index, rgb, depth, object pixel counts)`` in order, rendered by ``workers`` processes.
+
+    The same renderer in each process gives the same bytes as :func:`render_walk`; at most 2 frames per worker are
+    in flight, so memory does not grow with the walk's length.
+    """
+    import multiprocessing
+    from collections import deque
+
+    ctx = multiprocessing.get_context("spawn")  # no fork: the caller may hold threads (rclpy, torch)
+    with ctx.Pool(workers, initializer=_start_worker, initargs=(scene, walk, intrinsics)) as pool:
+        pending: deque = deque()
+        for i in range(len(walk)):
+            pending.append(pool.apply_async(_render_in_worker, (i,)))
+            if len(pending) >= 2 * workers:
+                yield (i - len(pending) + 1, *pending.popleft().get())
+        first = len(walk) - len(pending)
+        for k, job in enumerate(pending):
+            yield (first + k, *job.get())
+
+
 def first_seen(pixels: np.ndarray, image_pixels: int) -> dict[int, int]:
     """Object index -> first frame it covers at least VISIBLE_FRACTION of the image in.
 
@@ -93,8 +126,10 @@ def scene_name(seed: int) -> str:
 
 
 def write_scene(seed: int, folder: str | Path, settings: SceneSettings = SceneSettings(),
-                progress: Callable[[int, int], None] | None = None) -> dict:
-    """Generate scene ``seed`` into ``folder`` (replaced if it exists); returns its summary."""
+                progress: Callable[[int, int], None] | None = None, workers: int = 1) -> dict:
+    """Generate scene ``seed`` into ``folder`` (replaced if it exists); returns its summary.
+
+    ``workers`` > 1 renders in that many processes (same output, byte for byte)."""
     folder = Path(folder)
     if folder.exists():
         shutil.rmtree(folder)
@@ -104,12 +139,17 @@ def write_scene(seed: int, folder: str | Path, settings: SceneSettings = SceneSe
     pixels = np.zeros((settings.frames, len(scene.objects)), np.int64)
     sheet_at = set(np.linspace(0, settings.frames - 1, SHEET_FRAMES).round().astype(int).tolist())
     thumbs = []
+    if workers > 1:
+        frames = render_walk_parallel(scene, walk, intrinsics, workers)
+    else:
+        frames = ((i, f.rgb, f.depth, f.object_pixels(len(scene.objects))) for i, f in
+                  render_walk(scene, walk, intrinsics))
     with SceneBagWriter(folder / "bag", settings.storage, settings.compress) as bag:
-        for i, frame in render_walk(scene, walk, intrinsics):
-            bag.write(int(walk.stamps_ns[i]), frame.rgb, frame.depth, intrinsics, walk.pose(i))
-            pixels[i] = frame.object_pixels(len(scene.objects))
+        for i, rgb, depth, counts in frames:
+            bag.write(int(walk.stamps_ns[i]), rgb, depth, intrinsics, walk.pose(i))
+            pixels[i] = counts
             if i in sheet_at:
-                thumbs.append((i, (walk.stamps_ns[i] - START_NS) / 1e9, thumbnail(frame.rgb)))
+                thumbs.append((i, (walk.stamps_ns[i] - START_NS) / 1e9, thumbnail(rgb)))
             if progress:
                 progress(i + 1, settings.frames)
     seen = first_seen(pixels, settings.width * settings.height)
@@ -141,7 +181,7 @@ def _write_jsonl(path: Path, records) -> None:
 
 def write_dataset(seed: int, count: int, out: str | Path, settings: SceneSettings = SceneSettings(),
                   heldout_fraction: float = 0.2,
-                  progress: Callable[[int, int, int, int], None] | None = None) -> dict:
+                  progress: Callable[[int, int, int, int], None] | None = None, workers: int = 1) -> dict:
     """Scenes ``seed .. seed + count - 1`` into ``out`` with a joint index and a train / held-out split."""
     if count < 1:
         raise ValueError(f"count must be at least 1, not {count}")
@@ -154,7 +194,7 @@ def write_dataset(seed: int, count: int, out: str | Path, settings: SceneSetting
     for k in range(count):
         s = seed + k
         summary = write_scene(s, out / scene_name(s), settings,
-                              progress and (lambda i, n, k=k: progress(k + 1, count, i, n)))
+                              progress and (lambda i, n, k=k: progress(k + 1, count, i, n)), workers=workers)
         records = [r | {"bag": f"{summary['folder']}/{r['bag']}"} for r in summary["records"]]
         split = "heldout" if is_heldout(s, heldout_fraction) else "train"
         splits[split].append(s)

@@ -35,11 +35,15 @@ def top_down_map(scene: Scene, walk: Walk, seen_frame: dict[int, int], max_side:
     def px(x, y):  # world metres -> image pixels, y up
         return margin + (x - x0) * scale, h - margin - (y - y0) * scale
 
-    draw.polygon([px(*v) for v in scene.room.floor], fill=(238, 232, 220), outline=(30, 30, 30), width=3)
+    floor = Image.new("RGB", (w, h), (238, 232, 220))
+    grid = ImageDraw.Draw(floor)
     for gx in range(int(math.floor(x0)), int(math.ceil(x1)) + 1):  # 1 m grid
-        draw.line([px(gx, y0), px(gx, y1)], fill=(225, 225, 225), width=1)
+        grid.line([px(gx, y0), px(gx, y1)], fill=(215, 210, 200), width=1)
     for gy in range(int(math.floor(y0)), int(math.ceil(y1)) + 1):
-        draw.line([px(x0, gy), px(x1, gy)], fill=(225, 225, 225), width=1)
+        grid.line([px(x0, gy), px(x1, gy)], fill=(215, 210, 200), width=1)
+    mask = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(mask).polygon([px(*v) for v in scene.room.floor], fill=255)
+    img.paste(floor, (0, 0), mask)  # the grid only on the floor
     draw.polygon([px(*v) for v in scene.room.floor], outline=(30, 30, 30), width=3)
     font, small = _font(13), _font(11)
     for o in sorted(scene.objects, key=lambda o: o.prism.z[1]):
