@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
@@ -62,8 +61,9 @@ def main(argv=None) -> int:
     g.add_argument("--compress", action="store_true", help="zstd-compress the bag")
     g.add_argument("--heldout-fraction", type=float, default=0.2,
                    help="share of seeds held out, chosen by a hash of the seed (default 0.2)")
-    g.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                   help="rendering processes (default: 2, or 1 on a one-core machine); output is the same")
+    g.add_argument("--workers", type=int, default=1,
+                   help="rendering processes (default 1; more pays on a many-core machine, not on a busy 2-core "
+                        "one); the output is the same")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
 

@@ -47,6 +47,14 @@ class Renderer:
         self._rv = ((np.arange(k.height) - k.cy) / k.fy).astype(np.float32)  # ray y per row
         self._rects = [tuple(np.float32(v) for v in rect) for rect in scene.room.rectangles()]
         self._contact = self._contact_map()
+        n = OBJECT + len(scene.objects)
+        self._light_lut = np.ones(n, np.float32)  # object entries are overwritten per pixel
+        self._light_lut[FLOOR] = textures.lambert(np.array([[0, 0, 1.0]]))[0]
+        self._light_lut[CEILING] = textures.lambert(np.array([[0, 0, -1.0]]))[0] + 0.25
+        self._light_lut[WALL:WALL + 4] = textures.lambert(np.array(WALL_NORMALS))
+        self._albedo_lut = np.zeros((n, 3), np.float32)
+        self._albedo_lut[WALL:WALL + 4] = scene.style.wall_color
+        self._albedo_lut[CEILING] = scene.style.ceiling_color
 
     def _contact_map(self) -> tuple[np.ndarray, float, float]:
         """Floor darkening near objects standing on it (a cheap ambient-occlusion stand-in), on a coarse grid."""
@@ -193,17 +201,13 @@ class Renderer:
 
     def _shade(self, o, d, t, surface, rects):
         style = self.scene.style
-        # Room surfaces: constant colour and brightness per surface, looked up by surface id.
-        lut_light = np.ones(OBJECT + len(self.scene.objects), np.float32)
-        lut_light[FLOOR] = textures.lambert(np.array([[0, 0, 1.0]]))[0]
-        lut_light[CEILING] = textures.lambert(np.array([[0, 0, -1.0]]))[0] + 0.25
-        lut_light[WALL:WALL + 4] = textures.lambert(np.array(WALL_NORMALS))
-        light = lut_light[surface]
-        albedo = np.empty(t.shape + (3,), np.float32)
-        albedo[:] = np.asarray(style.wall_color, np.float32)
-        albedo[surface == CEILING] = np.asarray(style.ceiling_color, np.float32)
-        walls = (surface >= WALL) & (surface < OBJECT)
-        skirting = walls & (o[2] + t * d[2] < textures.SKIRTING_HEIGHT)
+        # Room surfaces: constant colour and brightness per surface id, looked up in one pass each.
+        light = self._light_lut[surface]
+        albedo = self._albedo_lut[surface]
+        # Skirting: wall pixels below SKIRTING_HEIGHT, i.e. further along a downward ray than a per-row depth.
+        dz = d[2][:, :1] if d[2].strides[1] == 0 else d[2]
+        below = np.where(dz < 0, (textures.SKIRTING_HEIGHT - o[2]) / dz, np.inf)
+        skirting = (surface >= WALL) & (surface < OBJECT) & (t > below)
         albedo[skirting] = textures.SKIRTING_COLOR
         floor = surface == FLOOR
         if floor.any():
@@ -221,7 +225,7 @@ class Renderer:
                 points = np.stack([o[i] + ts * d[i][sl][m] for i in range(3)], 1)
                 albedo[sl][m], light[sl][m] = self._object_surface(self.scene.objects[index], points)
         # Light falls off a little with distance, which helps the eye read depth.
-        light *= 255.0 / (1.0 + 0.035 * np.minimum(t, 50.0))
+        light *= 255.0 / (1.0 + 0.035 * t)  # every ray hits the closed room, so t is finite
         rgb = albedo * light[..., None]
         np.minimum(rgb, 255.0, out=rgb)
         return rgb.astype(np.uint8)
