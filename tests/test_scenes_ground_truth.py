@@ -180,3 +180,37 @@ def test_make_questions_covers_every_type_and_only_seen_objects():
             target, *cands = (scene.objects[i] for i in q.objects)
             d = sorted(closest_distance(target.prism, c.prism) for c in cands)
             assert d[1] - d[0] >= Q.CLOSEST_MARGIN_M
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_generated_scenes_follow_the_rules(seed):
+    from spacemind_ros.scenes import generate
+    from spacemind_ros.scenes.catalog import CATEGORIES
+    from spacemind_ros.scenes.generator import GAP_BETWEEN_OBJECTS, GAP_TO_WALK
+    from spacemind_ros.scenes.shapes import footprint_gap
+    from spacemind_ros.scenes.walk import walk_loop
+
+    scene, walk = generate(seed, num_frames=50)
+    room = scene.room
+    x0, y0, x1, y1 = room.bounds()
+    assert 3.0 <= x1 - x0 <= 8.0 and 3.0 <= y1 - y0 <= 8.0 and 2.6 <= room.height <= 3.0
+    assert 5 <= len(scene.objects) <= 15
+    loop = walk_loop(room)
+    for o in scene.objects:
+        cat = CATEGORIES[o.category]
+        p = o.prism
+        lo, hi = p.lo, p.hi
+        assert room.contains(np.array([[lo[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]], [hi[0], lo[1]]])
+                             + np.sign(np.asarray(p.center) - [[lo[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]],
+                                                                [hi[0], lo[1]]]) * 1e-6).all()
+        assert p.footprint_distance(loop).min() >= GAP_TO_WALK
+        assert cat.height[0] - 1e-3 <= p.size[2] <= cat.height[1] + 1e-3  # sizes typical of the real thing
+        assert cat.width[0] - 1e-3 <= max(p.size[:2]) and min(p.size[:2]) <= max(cat.width[1], cat.depth[1]) + 1e-3
+        assert scene.count(o.category) <= cat.max_count
+        for other in scene.objects[o.index + 1:]:
+            assert footprint_gap(p, other.prism) >= GAP_BETWEEN_OBJECTS - 1e-9
+    # The walk stays inside, at eye height, and moves smoothly (no jumps between frames).
+    assert room.contains(walk.positions[:, :2], margin=0.5).all()
+    assert np.all((walk.positions[:, 2] >= 1.4) & (walk.positions[:, 2] <= 1.6))
+    step = np.linalg.norm(np.diff(walk.positions[:, :2], axis=0), axis=1)
+    assert step.max() < 1.0
