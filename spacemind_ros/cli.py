@@ -15,7 +15,8 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--images", help="folder of images (sorted by name)")
     src.add_argument("--video", help="video file")
     src.add_argument("--bag", help="ROS 2 bag (folder or .mcap); needs --topic")
-    src.add_argument("--demo-scene", action="store_true", help="the built-in synthetic panning scene")
+    src.add_argument("--demo-scene", action="store_true",
+                     help="a short walk through generated scene 0 (spacemind_ros.scenes)")
     p.add_argument("--topic", default="/camera/image_raw", help="image topic in the bag")
     p.add_argument("--fps", type=float, default=2.0, help="stamp rate for an image folder")
     model = p.add_mutually_exclusive_group()
@@ -38,9 +39,9 @@ def _frames(args):
         return sources.video_frames(args.video)
     if args.bag:
         return sources.bag_frames(args.bag, args.topic)
-    from spacemind_ros.scenes import panning_room
+    from spacemind_ros.scenes import walkthrough_frames
 
-    return iter(panning_room())
+    return iter(walkthrough_frames())
 
 
 def _progress(msg: str) -> None:

@@ -1,9 +1,10 @@
 """The README's demo: node, image stream and client in three processes, on loopback DDS.
 
-1. writes a short synthetic scene to a ROS 2 bag, 2. starts spacemind_node (tiny preset, autostart),
-3. replays the bag over ROS from a second process, 4. asks /spatial_query and /route_advice from this process,
-5. prints the structured answers and timings, and stops everything.
-The tiny preset has random weights: its answers are random text. The point is the plumbing; load a trained
+1. generates a synthetic scene (spacemind_ros.scenes: bag + VSI-Bench questions with ground truth),
+2. starts spacemind_node (tiny preset, autostart), 3. replays the scene's bag over ROS from a second process,
+4. asks one question of each VSI-Bench type (/spatial_query) and /route_advice from this process,
+5. prints each question's ground truth beside the node's answer, with timings, and stops everything.
+The tiny preset has random weights: its answers are random. The point is the plumbing; load a trained
 SpaceMind folder (model_path) for real answers.
 """
 from __future__ import annotations
@@ -17,22 +18,54 @@ from pathlib import Path
 
 from spacemind_ros.ros.environment import apply_loopback_environment, loopback_environment
 
+SCENE_SEED = 7
+SCENE_SETTINGS = dict(width=320, height=240, frames=64, fps=10.0)  # small, so a fresh 2-core machine renders it fast
+
 
 def say(msg: str) -> None:
     print(f"[demo] {msg}", flush=True)
+
+
+def one_per_type(records: list[dict]) -> list[dict]:
+    """The first question of each type, in the file's order."""
+    picked: dict[str, dict] = {}
+    for r in records:
+        picked.setdefault(r["question_type"], r)
+    return list(picked.values())
+
+
+def answer_line(record: dict, d: dict, seconds: float) -> str:
+    """Ground truth beside the node's answer: the letter for multiple choice, the number (and its relative
+    error) for numerical questions."""
+    truth = record["ground_truth"]
+    if not d["success"]:
+        got, verdict = f"{d['error_code']}: {d['answer'] or ''}".strip(), "failed"
+    elif record["options"]:
+        got = d["choice"] or repr(d["answer"][:40])
+        verdict = "right" if d["choice"] == truth else "wrong"
+    else:
+        value = d["value"]  # None: no number in the answer
+        got = repr(d["answer"][:40]) if value is None else f"{value:g}"
+        verdict = "no number" if value is None else f"rel. error {abs(value - float(truth)) / float(truth):.2f}"
+    return f"  ground truth {truth:>6} | node {got:>10} | {verdict} | {seconds:.2f} s"
 
 
 def main() -> int:
     domain = apply_loopback_environment()
     out = Path("demo_output")
     out.mkdir(exist_ok=True)
-    bag = out / "scene_bag"
-    shutil.rmtree(bag, ignore_errors=True)
-    from spacemind_ros.pipeline.sources import write_image_bag
-    from spacemind_ros.scenes import panning_room
+    folder = out / "scene"
+    shutil.rmtree(out / "scene_bag", ignore_errors=True)  # the bag older demos wrote
+    from spacemind_ros.scenes import SceneSettings, write_scene
 
-    write_image_bag(bag, "/camera/image_raw", panning_room(num_frames=48))
-    say(f"wrote a 48-frame synthetic scene to {bag} (ROS 2 bag, sensor_msgs/Image rgb8)")
+    t = time.perf_counter()
+    summary = write_scene(SCENE_SEED, folder, SceneSettings(**SCENE_SETTINGS))
+    bag = folder / "bag"
+    records = summary["records"]
+    say(f"generated synthetic scene {summary['scene_name']} in {time.perf_counter() - t:.1f} s: "
+        f"{SCENE_SETTINGS['frames']} frames {SCENE_SETTINGS['width']}x{SCENE_SETTINGS['height']} in {bag} "
+        f"(ROS 2 bag: /camera/image_raw, camera_info, depth, pose), {len(records)} questions with ground truth "
+        f"in {folder / 'questions.jsonl'}, map in {folder / 'map.png'}")
     say(f"loopback-only DDS on ROS_DOMAIN_ID={domain}")
     env = loopback_environment(domain)
     from spacemind_ros.ros.runner import DEFAULT_PARAMS, node_command, stop_all
@@ -57,29 +90,27 @@ def main() -> int:
             time.sleep(0.1)
         say("node is active (tiny preset: random weights, UNTRAINED - answers are random text)")
         player = subprocess.Popen([sys.executable, "-m", "spacemind_ros.ros.image_player", "--bag", str(bag),
-                                   "--rate", "20"], env=env)
+                                   "--bag-topic", "/camera/image_raw", "--rate", "20"], env=env)
         procs.append(player)
         player.wait(timeout=60)
         say("streamed the bag to the node over ROS from a separate process")
         time.sleep(0.5)
-        questions = [
-            SpatialQuery.Request(question="How far is the red box from the blue box (in meters)?"),
-            SpatialQuery.Request(question="How many boxes are in this room?"),
-            SpatialQuery.Request(question="If I stand by the red box facing the green box, is the blue box to my "
-                                          "left or right?", options=["A. left", "B. right", "C. back"]),
-        ]
-        for req in questions:
+        say("one question of each VSI-Bench type; ground truth from the scene's geometry. The tiny preset is "
+            "RANDOM (untrained): expect wrong answers")
+        for record in one_per_type(records):
+            req = SpatialQuery.Request(question=record["question"], options=record["options"],
+                                       task=record["question_type"])
             t = time.perf_counter()
-            res = call(query, req, client_node, 120)
-            d = response_dict(res)
-            say(f"/spatial_query {req.question!r}")
-            print(json.dumps({k: d[k] for k in ("success", "error_code", "task", "answer", "choice", "value",
-                                                "unit", "latency_s")} | {
-                "frames": len(d["frame_stamps"]), "round_trip_s": round(time.perf_counter() - t, 3)}, indent=1))
+            d = response_dict(call(query, req, client_node, 120))
+            print(f"[{record['question_type']}] {record['question']}"
+                  + (f"  {' '.join(record['options'])}" if record["options"] else ""))
+            print(answer_line(record, d, time.perf_counter() - t), flush=True)
         t = time.perf_counter()
-        res = call(route, RouteAdvice.Request(goal="the blue box", start="standing by the red box"), client_node, 120)
+        names = sorted({o["category"] for o in json.loads((folder / "scene.json").read_text())["objects"]})
+        goal, start = f"the {names[0]}", f"standing by the {names[-1]}"
+        res = call(route, RouteAdvice.Request(goal=goal, start=start), client_node, 120)
         d = response_dict(res)
-        say("/route_advice to 'the blue box'")
+        say(f"/route_advice to {goal!r} ({start})")
         print(json.dumps({k: d[k] for k in ("success", "error_code", "steps", "actions", "landmarks", "answer",
                                             "latency_s")} | {"round_trip_s": round(time.perf_counter() - t, 3)},
                          indent=1))

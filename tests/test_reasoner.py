@@ -11,7 +11,7 @@ import torch
 
 from spacemind_ros.model.presets import build_tiny
 from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
-from spacemind_ros.scenes import panning_room
+from spacemind_ros.scenes import walkthrough_frames
 
 S = 1_000_000_000
 
@@ -24,7 +24,7 @@ def tiny():
 def make(tiny, n=40, **cfg):
     model, processor = tiny
     r = SpatialReasoner(model, processor, WindowConfig(min_gap_s=0.0), ReasonerConfig(**cfg))
-    for stamp, img in panning_room(num_frames=n, height=60, width=80):
+    for stamp, img in walkthrough_frames(num_frames=n, height=60, width=80):
         r.add_frame(stamp + S, img)
     return r
 
@@ -63,7 +63,7 @@ def test_follow_up_reuses_prefix_and_matches_uncached(tiny):
                          progress=lambda stage, frames, partial: stage == "generating" and partial and cancel.set())
     assert stopped.error_code == "CANCELED" and cached._prefix[0] == key
     assert cached.ask(questions[1]).answer == plain.ask(questions[1]).answer
-    cached.add_frame(1000 * S, panning_room(1, 60, 80)[0][1])  # window changed: cold again
+    cached.add_frame(1000 * S, walkthrough_frames(1, 60, 80)[0][1])  # window changed: cold again
     assert not cached.ask(questions[0]).cached_prefix
     cached.close()
     plain.close()
@@ -191,7 +191,7 @@ def test_cli_over_folder_and_bag(tmp_path, capsys):
     from spacemind_ros.cli import main
     from spacemind_ros.pipeline.sources import write_image_bag
 
-    frames = panning_room(num_frames=12, height=60, width=80)
+    frames = walkthrough_frames(num_frames=12, height=60, width=80)
     folder = tmp_path / "imgs"
     folder.mkdir()
     for i, (_, img) in enumerate(frames):
@@ -219,7 +219,7 @@ def test_cli_over_video(tmp_path, capsys):
     with av.open(str(path), "w") as container:
         stream = container.add_stream("mpeg4", rate=10)
         stream.width, stream.height, stream.pix_fmt = 80, 64, "yuv420p"
-        for _, img in panning_room(num_frames=10, height=64, width=80):
+        for _, img in walkthrough_frames(num_frames=10, height=64, width=80):
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():

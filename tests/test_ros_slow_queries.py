@@ -11,7 +11,7 @@ from std_msgs.msg import Header
 
 from spacemind_ros.images import array_to_image_msg
 from spacemind_ros.ros.conversions import ns_to_time
-from spacemind_ros.scenes import panning_room
+from spacemind_ros.scenes import walkthrough_frames
 from tests.rostools import call, ros_node, start_node, stop, wait_for
 
 pytestmark = pytest.mark.ros
@@ -29,7 +29,7 @@ def setup():
             assert wait_for(lambda: call(node, query, SpatialQuery.Request(question="r")).error_code != "NOT_READY",
                             timeout=60)
             pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
-            frames = panning_room(num_frames=20, height=60, width=80)
+            frames = walkthrough_frames(num_frames=20, height=60, width=80)
             for stamp, img in frames:
                 pub.publish(array_to_image_msg(img, "rgb8", header=Header(stamp=ns_to_time(stamp + S))))
                 time.sleep(0.02)

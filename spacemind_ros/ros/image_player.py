@@ -1,4 +1,7 @@
-"""Publish frames (a bag topic, or the synthetic demo scene) as sensor_msgs/Image at a fixed rate."""
+"""Publish frames (a bag topic, or a short generated scene walk) as sensor_msgs/Image at a fixed rate.
+
+A bag is read one message at a time while publishing (a long bag costs no memory), and re-read for each --loop.
+"""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +20,7 @@ from spacemind_ros.ros.conversions import ns_to_time
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--bag", help="ROS 2 bag to replay; default: the synthetic panning scene")
+    p.add_argument("--bag", help="ROS 2 bag to replay; default: a 48-frame walk through generated scene 0")
     p.add_argument("--bag-topic", default="/camera/image_raw")
     p.add_argument("--topic", default="image")
     p.add_argument("--rate", type=float, default=10.0, help="frames per second")
@@ -29,11 +32,19 @@ def main(argv=None) -> int:
     if args.bag:
         from spacemind_ros.pipeline.sources import bag_frames
 
-        frames = list(bag_frames(args.bag, args.bag_topic))
-    else:
-        from spacemind_ros.scenes import panning_room
+        check = bag_frames(args.bag, args.bag_topic)
+        next(check, None)  # a missing bag or topic fails here, before ROS starts
+        check.close()
 
-        frames = panning_room()
+        def frames():
+            return bag_frames(args.bag, args.bag_topic)
+    else:
+        from spacemind_ros.scenes import walkthrough_frames
+
+        walk = walkthrough_frames()
+
+        def frames():
+            return iter(walk)
     rclpy.init()
     node = rclpy.create_node("spacemind_image_player")
     pub = node.create_publisher(Image, args.topic, qos_profile_sensor_data)
@@ -47,7 +58,7 @@ def main(argv=None) -> int:
             print(f"no subscriber on {pub.topic_name} after {args.wait_subscriber:.0f} s; publishing anyway",
                   flush=True)
         while rclpy.ok():
-            for stamp, rgb in frames:
+            for stamp, rgb in frames():
                 stamp = node.get_clock().now().nanoseconds if args.restamp else stamp
                 msg = array_to_image_msg(rgb, "rgb8", header=Header(stamp=ns_to_time(stamp), frame_id="camera"))
                 try:

@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--params-file", default=str(DEFAULT_PARAMS) if DEFAULT_PARAMS else None)
     ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE")
-    ap.add_argument("--player", action="store_true", help="also publish the synthetic scene (or --bag) on 'image'")
+    ap.add_argument("--player", action="store_true", help="also publish a generated scene walk (or --bag) on 'image'")
     ap.add_argument("--bag", help="bag for the player")
     ap.add_argument("--network", action="store_true",
                     help="use the machine's normal DDS discovery (default: loopback only, own domain)")
