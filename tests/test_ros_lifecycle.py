@@ -18,7 +18,7 @@ def lifecycle_client(name):
     with ros_node(name) as node:
         change = node.create_client(ChangeState, "/spacemind_node/change_state")
         get = node.create_client(GetState, "/spacemind_node/get_state")
-        query = node.create_client(SpatialQuery, "/spatial_query")
+        query = node.create_client(SpatialQuery, "spatial_query")
         assert all(c.wait_for_service(timeout_sec=30) for c in (change, get, query)), "node did not come up"
         yield SimpleNamespace(
             state=lambda: call(node, get, GetState.Request()).current_state.label,
