@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from spacemind_interfaces.msg import SpatialAnswer
@@ -125,6 +125,9 @@ def test_bad_images_are_dropped_and_counted(client, msg, why):
     (client["cpub"] if isinstance(msg, CompressedImage) else client["pub"]).publish(msg)
     assert wait_for(lambda: client["diagnostics"] and int(last_diag(client)["frames_dropped"]) > before,
                     timeout=15), why
+    intake = next(s for m in client["diagnostics"] for s in m.status if s.name == "spacemind_node: intake"
+                  and int({kv.key: kv.value for kv in s.values}["frames_dropped"]) > before)
+    assert intake.level == DiagnosticStatus.WARN and "dropped" in intake.message  # the report that counted it
     assert ask(client, question="How many boxes are there?").success
 
 

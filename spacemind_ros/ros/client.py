@@ -69,16 +69,18 @@ def _run(service: str, build, args) -> int:
         return 2
     try:
         client = node.create_client(srv_type, service)
+        resolved = node.resolve_service_name(service)
         if not client.wait_for_service(timeout_sec=args.wait):
-            offered = _offered(node, f"spacemind_interfaces/srv/{srv_type.__name__}", args.wait)
-            print(f"spacemind: no {client.srv_name} answered within {args.wait:.0f} s on {describe_environment()}. "
+            offered = [n for n in _offered(node, f"spacemind_interfaces/srv/{srv_type.__name__}", args.wait)
+                       if n != resolved]  # our own client shows in the graph too
+            print(f"spacemind: no {resolved} answered within {args.wait:.0f} s on {describe_environment()}. "
                   "Is spacemind_node running on this domain (same ROS_DOMAIN_ID; --network if it is on another "
                   "machine) and active?"
                   + (f" Found: {', '.join(offered)} (use --namespace)." if offered else ""), file=sys.stderr)
             return 3
         t = time.perf_counter()
         res = call(client, build(srv_type.Request()), node, args.wait + (args.timeout or 120.0))
-        via = {"service": client.srv_name, "round_trip_s": round(time.perf_counter() - t, 4)}
+        via = {"service": resolved, "round_trip_s": round(time.perf_counter() - t, 4)}
         print(json.dumps(answer_json(response_dict(res), route=srv_type is RouteAdvice, trained=None, via=via),
                          indent=1))
         return 0 if res.success else 1
