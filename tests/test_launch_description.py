@@ -37,11 +37,12 @@ def launch_file(monkeypatch, tmp_path):
                                                                            OpaqueFunction=Recorded),
         "launch.substitutions": dict(LaunchConfiguration=LaunchConfiguration),
         "launch_ros": {}, "launch_ros.actions": dict(LifecycleNode=Recorded),
-        "ament_index_python": {}, "ament_index_python.packages": dict(get_package_share_directory=lambda p: f"/share/{p}"),
+        "ament_index_python": {},
+        "ament_index_python.packages": dict(get_package_share_directory=lambda p: f"/share/{p}"),
     }
     for name, attrs in stand_ins.items():
         monkeypatch.setitem(sys.modules, name, types.SimpleNamespace(**attrs))
-    module_spec = importlib.util.spec_from_file_location("spacemind_launch_file", ROOT / "launch" / "spacemind.launch.py")
+    module_spec = importlib.util.spec_from_file_location("launch_file", ROOT / "launch" / "spacemind.launch.py")
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     description = module.generate_launch_description()

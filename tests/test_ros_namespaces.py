@@ -16,7 +16,7 @@ from spacemind_interfaces.srv import SpatialQuery
 from std_msgs.msg import Header
 
 from spacemind_ros.images import array_to_image_msg
-from spacemind_ros.pipeline.answer_json import QUESTION_KEYS
+from spacemind_ros.pipeline.answer_json import QUESTION_KEYS, UNTRAINED_WARNING
 from spacemind_ros.ros.conversions import ns_to_time
 from spacemind_ros.ros.environment import loopback_environment, shell_environment
 from spacemind_ros.ros.parameters import to_yaml
@@ -80,7 +80,8 @@ def test_params_file_under_a_namespace_and_integers_for_doubles(robots):
 def test_each_node_answers_its_own_clients(robots):
     node, clients = robots["node"], robots["clients"]
     names = {n for n, _ in node.get_service_names_and_types()}
-    assert "/spatial_query" not in names and {"/robot1/route_advice", "/robot2/spatial_query_action/_action/send_goal"} <= names
+    assert "/spatial_query" not in names
+    assert {"/robot1/route_advice", "/robot2/spatial_query_action/_action/send_goal"} <= names
     frames = panning_room(num_frames=6, height=48, width=64)
     sent, pubs = {}, {}
     for robot, base in (("robot1", 10), ("robot2", 20)):
@@ -120,7 +121,8 @@ def test_client_finds_a_namespaced_node_and_says_where_it_looked(robots):
     done = spacemind("query", "How many boxes?", "--namespace", "robot2")
     out = json.loads(done.stdout)
     assert list(out)[:len(QUESTION_KEYS)] == list(QUESTION_KEYS) and out["via"]["service"] == "/robot2/spatial_query"
-    assert out["trained"] is None and out["frame_stamps_s"] == [s / 1e9 for s in out["frame_stamps_ns"]]
+    assert out["trained"] is False and out["warning"] == UNTRAINED_WARNING  # read from the node's model_path
+    assert out["frame_stamps_s"] == [s / 1e9 for s in out["frame_stamps_ns"]]
     domain = int(os.environ["ROS_DOMAIN_ID"])
     missed = spacemind("query", "How many boxes?", "--wait", "3")
     assert missed.returncode == 3

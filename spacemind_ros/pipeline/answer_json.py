@@ -5,8 +5,10 @@ Keys, always present and in this order (``value`` is null when no number was par
     success, error_code, error_message, task, answer,
     choice, value, unit                      (questions)   |  steps, actions, landmarks   (routes)
     frame_stamps_ns (int), frame_stamps_s (float), latency_s,
-    trained (true, false, or null when a ROS client cannot know), warning ("" or why not to trust the answer),
-    via: {"pipeline": model, "frames_read", "frames_kept", "frames_skipped"}  or  {"service": name, "round_trip_s"}
+    trained (true, false, or null when a ROS client cannot read the node's model_path),
+    warning ("" or why not to trust the answer),
+    via: {"pipeline": model, "frames_read", "frames_kept", "frames_skipped"}
+         or {"service": name, "round_trip_s"}
 """
 from __future__ import annotations
 

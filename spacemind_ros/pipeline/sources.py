@@ -38,7 +38,8 @@ def image_paths(folder: str | Path) -> list[Path]:
     return paths
 
 
-def folder_frames(folder: str | Path, fps: float = 2.0, on_bad: OnBad | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def folder_frames(folder: str | Path, fps: float = 2.0,
+                  on_bad: OnBad | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Images sorted by name, stamped ``i / fps`` seconds (a skipped image keeps its slot in time)."""
     from PIL import Image, UnidentifiedImageError
 
@@ -76,8 +77,8 @@ def bag_frames(bag: str | Path, topic: str, on_bad: OnBad | None = None) -> Iter
             try:
                 msg = reader.deserialize(raw, connection.msgtype)
                 stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec or timestamp
-                convert = compressed_msg_to_rgb8 if connection.msgtype.endswith("CompressedImage") else image_msg_to_rgb8
-                rgb = convert(msg)
+                compressed = connection.msgtype.endswith("CompressedImage")
+                rgb = compressed_msg_to_rgb8(msg) if compressed else image_msg_to_rgb8(msg)
             except Exception as exc:  # noqa: BLE001 - any bad message is skipped and counted, like the node does
                 _bad(on_bad, f"{topic} message {i + 1}", exc)
                 continue

@@ -50,6 +50,22 @@ def _offered(node, srv_type: str, wait: float) -> list[str]:
     return sorted(found)
 
 
+def _trained(node) -> bool | None:
+    """Whether the answering node loaded a trained model (its model_path is set); None if it cannot be read."""
+    from rcl_interfaces.srv import GetParameters
+
+    client = node.create_client(GetParameters, f"{names.NODE}/get_parameters")  # in the client's namespace
+    try:
+        if not client.wait_for_service(timeout_sec=2.0):
+            return None
+        values = call(client, GetParameters.Request(names=["model_path"]), node, 5.0).values
+        return bool(values[0].string_value) if values else None
+    except TimeoutError:
+        return None
+    finally:
+        node.destroy_client(client)
+
+
 def _run(service: str, build, args) -> int:
     from spacemind_ros.pipeline.answer_json import answer_json
     from spacemind_ros.ros.environment import describe_environment, shell_environment
@@ -81,8 +97,8 @@ def _run(service: str, build, args) -> int:
         t = time.perf_counter()
         res = call(client, build(srv_type.Request()), node, args.wait + (args.timeout or 120.0))
         via = {"service": resolved, "round_trip_s": round(time.perf_counter() - t, 4)}
-        print(json.dumps(answer_json(response_dict(res), route=srv_type is RouteAdvice, trained=None, via=via),
-                         indent=1))
+        out = answer_json(response_dict(res), route=srv_type is RouteAdvice, trained=_trained(node), via=via)
+        print(json.dumps(out, indent=1))
         return 0 if res.success else 1
     finally:
         node.destroy_node()

@@ -14,8 +14,8 @@ class Param:
 
 
 PARAMS: dict[str, Param] = {
-    "image_topic": Param("image", "sensor_msgs/Image topic (rgb8, bgr8, rgba8, bgra8, mono8, yuv422, yuv422_yuy2, "
-                         "uyvy, yuyv, bayer_rggb8, bayer_bggr8, bayer_gbrg8, bayer_grbg8)", read_only=True),
+    "image_topic": Param("image", "sensor_msgs/Image topic (rgb8, bgr8, rgba8, bgra8, mono8, yuv422, yuyv, bayer_*8)",
+                         read_only=True),
     "compressed_topic": Param("", "sensor_msgs/CompressedImage topic (jpeg/png); empty = off", read_only=True),
     "camera_info_topic": Param("", "sensor_msgs/CameraInfo topic recorded with each frame; empty = off",
                                read_only=True),
