@@ -149,3 +149,4 @@ def test_parameter_validation(client):
     assert not set_("queue_limit", 1000).successful
     assert not set_("model_path", "/elsewhere").successful  # read-only
     assert set_("queue_limit", 0).successful
+    assert set_("keyframe_gap_s", 0).successful  # an INTEGER for a DOUBLE parameter is taken as 0.0
