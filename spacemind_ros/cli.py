@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+from spacemind_ros.runtime import DTYPE_CHOICES, RuntimeSettings
+
 
 def _source_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
@@ -19,6 +21,9 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     model = p.add_mutually_exclusive_group()
     model.add_argument("--preset", default="tiny", choices=["tiny"], help="embedded random-weight model (untrained)")
     model.add_argument("--model", help="SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/)")
+    p.add_argument("--device", default="auto", help="torch device: auto (cuda when present), cpu, cuda, cuda:N")
+    p.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
+                   help="model dtype: auto = bfloat16 on CUDA, float32 on CPU")
     p.add_argument("--min-gap", type=float, default=0.0, help="keyframe gap in seconds")
     p.add_argument("--max-frames", type=int, default=128,
                    help="frame budget: at most this many frames, spread uniformly over the whole input")
@@ -35,6 +40,7 @@ def _check(args, request) -> object:
     from spacemind_ros.pipeline import sources
 
     request()  # question / goal, options and task: BadRequestError (a ValueError) names the problem
+    RuntimeSettings.resolve(args.device, args.dtype)  # an unknown or missing device fails here, not after loading
     for name, value, ok, rule in [("--fps", args.fps, args.fps > 0, "> 0"),
                                   ("--min-gap", args.min_gap, args.min_gap >= 0, ">= 0"),
                                   ("--max-frames", args.max_frames, args.max_frames >= 1, ">= 1"),
@@ -69,9 +75,10 @@ def _reasoner(args, source):
     if not args.model:
         _progress("UNTRAINED MODEL: the tiny preset has random weights; its answers are random text, not "
                   "measurements (give --model DIR for a trained SpaceMind)")
+    runtime = RuntimeSettings.resolve(args.device, args.dtype)
     t = time.perf_counter()
-    _progress(f"loading model ({args.model or 'preset ' + args.preset})")
-    model, processor = load_model(args.model, preset=args.preset)
+    _progress(f"loading model ({args.model or 'preset ' + args.preset}) on {runtime.describe()}")
+    model, processor = load_model(args.model, preset=args.preset, runtime=runtime)
     _progress(f"model ready in {time.perf_counter() - t:.1f} s; reading {source.description}")
     skipped = []
 
