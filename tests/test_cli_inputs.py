@@ -66,6 +66,7 @@ def model_loads(monkeypatch):
         (["ask", "How many boxes?", "--images", "{root}/good", "--max-frames", "0"], "--max-frames"),
         (["ask", "How many boxes?", "--images", "{root}/good", "--min-frames", "0"], "--min-frames"),
         (["ask", "How many boxes?", "--images", "{root}/good", "--timeout", "-1"], "--timeout"),
+        (["ask", "How many boxes?", "--images", "{root}/good", "--device", "tpu"], "not a torch device"),
     ],
 )
 def test_input_errors_come_before_the_model_loads(data, model_loads, capsys, argv, message):
