@@ -45,7 +45,7 @@ def node_values(client, diags) -> dict[str, str]:
         fresh = [d for d in diags if Time.from_msg(d.header.stamp) > now]
         if fresh:
             diags.clear()
-            return {kv.key: kv.value for kv in fresh[-1].status[0].values}
+            return {kv.key: kv.value for status in fresh[-1].status for kv in status.values}
     raise RuntimeError("no fresh /diagnostics from the node")
 
 
@@ -59,6 +59,7 @@ def main() -> None:
     from diagnostic_msgs.msg import DiagnosticArray
     from spacemind_interfaces.srv import SpatialQuery
 
+    from spacemind_ros.ros import names
     from spacemind_ros.ros.client import call
     from spacemind_ros.ros.node import INTAKE_WINDOW
     from spacemind_ros.ros.runner import DEFAULT_PARAMS, node_command, stop_all
@@ -73,7 +74,7 @@ def main() -> None:
     client = rclpy.create_node("bench_client")
     diags = []
     client.create_subscription(DiagnosticArray, "/diagnostics", diags.append, 10)
-    query = client.create_client(SpatialQuery, "/spatial_query")
+    query = client.create_client(SpatialQuery, names.QUERY_SERVICE)
     published = int(args.seconds * 30)
     try:
         assert query.wait_for_service(timeout_sec=60)

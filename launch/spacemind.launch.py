@@ -1,38 +1,34 @@
-"""ros2 launch spacemind_ros spacemind.launch.py [image_topic:=...] [model_path:=...] [autostart:=true] ...
+"""ros2 launch spacemind_ros spacemind.launch.py [params_file:=FILE] [namespace:=robot1] [model_path:=DIR] ...
 
-Starts spacemind_node with config/spacemind.yaml; the arguments override the main parameters. Where the launch
-package is not installed, `spacemind_launch` (spacemind_ros/ros/runner.py) starts the same node the same way.
+Starts spacemind_node with the params file (default: the installed config/spacemind.yaml); a parameter argument
+overrides the file only when given. The arguments come from spacemind_ros/ros/launch_description.py, which
+`spacemind_launch` (the runner, for machines without the launch package) reads too, so the two cannot drift.
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 
-ARGUMENTS = {
-    "image_topic": "image",
-    "compressed_topic": "",
-    "model_path": "",
-    "preset": "tiny",
-    "device": "cpu",
-    "window_max_frames": "128",
-    "window_duration_s": "60.0",
-    "keyframe_gap_s": "0.25",
-    "min_frames": "4",
-    "queue_limit": "2",
-    "default_timeout_s": "60.0",
-    "autostart": "true",
-}
+from spacemind_ros.ros import launch_description as spec
+
+
+def _node(context):
+    given = {name: LaunchConfiguration(name).perform(context) for name in spec.ARGUMENTS}
+    params_file = given["params_file"] or os.path.join(get_package_share_directory(spec.PACKAGE), "config",
+                                                       "spacemind.yaml")
+    overrides = spec.parameter_overrides(given)
+    return [LifecycleNode(
+        package=spec.PACKAGE, executable=spec.EXECUTABLE, name=spec.NODE_NAME,
+        namespace=spec.normalize_namespace(given["namespace"]), output="screen",
+        parameters=[params_file, overrides] if overrides else [params_file],
+    )]
 
 
 def generate_launch_description():
-    params_file = os.path.join(get_package_share_directory("spacemind_ros"), "config", "spacemind.yaml")
-    declared = [DeclareLaunchArgument(name, default_value=value) for name, value in ARGUMENTS.items()]
-    node = LifecycleNode(
-        package="spacemind_ros", executable="spacemind_node", name="spacemind_node", namespace="",
-        output="screen",
-        parameters=[params_file, {name: LaunchConfiguration(name) for name in ARGUMENTS}],
-    )
-    return LaunchDescription([*declared, node])
+    declared = [DeclareLaunchArgument(name, default_value="" if name in ("params_file", "namespace") else spec.UNSET,
+                                      description=description)
+                for name, description in spec.ARGUMENTS.items()]
+    return LaunchDescription([*declared, OpaqueFunction(function=_node)])

@@ -76,12 +76,13 @@ def main() -> int:
         import rclpy
         from spacemind_interfaces.srv import RouteAdvice, SpatialQuery
 
+        from spacemind_ros.ros import names
         from spacemind_ros.ros.client import call, response_dict
 
         rclpy.init()
         client_node = rclpy.create_node("spacemind_demo_client")
-        query = client_node.create_client(SpatialQuery, "/spatial_query")
-        route = client_node.create_client(RouteAdvice, "/route_advice")
+        query = client_node.create_client(SpatialQuery, names.QUERY_SERVICE)
+        route = client_node.create_client(RouteAdvice, names.ROUTE_SERVICE)
         if not query.wait_for_service(timeout_sec=60.0):
             raise RuntimeError("spacemind_node did not come up")
         for _ in range(200):  # until configured and active (model loaded)

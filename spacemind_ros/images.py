@@ -28,11 +28,22 @@ ENCODINGS: dict[str, Encoding] = {
     "rgba8": Encoding(np.dtype(np.uint8), 4),
     "bgra8": Encoding(np.dtype(np.uint8), 4),
     "mono8": Encoding(np.dtype(np.uint8), 1),
+    # 4:2:2 YUV, two bytes per pixel (a U or V byte and a Y byte); yuv422 is UYVY in ROS, yuv422_yuy2 is YUYV
+    "yuv422": Encoding(np.dtype(np.uint8), 2),
+    "uyvy": Encoding(np.dtype(np.uint8), 2),
+    "yuv422_yuy2": Encoding(np.dtype(np.uint8), 2),
+    "yuyv": Encoding(np.dtype(np.uint8), 2),
+    "bayer_rggb8": Encoding(np.dtype(np.uint8), 1),  # raw colour-filter mosaics; the name is the top-left 2x2 cell
+    "bayer_bggr8": Encoding(np.dtype(np.uint8), 1),
+    "bayer_gbrg8": Encoding(np.dtype(np.uint8), 1),
+    "bayer_grbg8": Encoding(np.dtype(np.uint8), 1),
     "16UC1": Encoding(np.dtype(np.uint16), 1),
     "mono16": Encoding(np.dtype(np.uint16), 1),
     "32FC1": Encoding(np.dtype(np.float32), 1),
 }
-COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
+YUV422_ORDER = {"yuv422": "uyvy", "uyvy": "uyvy", "yuv422_yuy2": "yuyv", "yuyv": "yuyv"}
+BAYER_PATTERN = {"bayer_rggb8": "RGGB", "bayer_bggr8": "BGGR", "bayer_gbrg8": "GBRG", "bayer_grbg8": "GRBG"}
+COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", *YUV422_ORDER, *BAYER_PATTERN)
 
 
 def _encoding(name: str) -> Encoding:
@@ -124,10 +135,62 @@ def array_to_image_msg(array: np.ndarray, encoding: str, msg_type=None, header=N
     return msg
 
 
+def yuv422_to_rgb8(pairs: np.ndarray, order: str) -> np.ndarray:
+    """``[H, W, 2]`` uint8 4:2:2 bytes (``order`` "uyvy": U Y0 V Y1, "yuyv": Y0 U Y1 V per pixel pair) -> RGB.
+
+    BT.601 limited range (Y 16-235, U/V 16-240), as OpenCV's COLOR_YUV2RGB_UYVY / _YUY2 and camera drivers use it.
+    """
+    height, width = pairs.shape[:2]
+    if width % 2:
+        raise ImageFormatError(f"4:2:2 YUV needs an even width, got {width}")
+    quad = pairs.reshape(height, width // 2, 4).astype(np.float32)
+    if order == "uyvy":
+        u, y0, v, y1 = (quad[..., i] for i in range(4))
+    else:
+        y0, u, y1, v = (quad[..., i] for i in range(4))
+    y = 1.164 * (np.stack([y0, y1], axis=-1).reshape(height, width) - 16.0)
+    u, v = np.repeat(u - 128.0, 2, axis=1), np.repeat(v - 128.0, 2, axis=1)
+    rgb = np.stack([y + 1.596 * v, y - 0.813 * v - 0.391 * u, y + 2.018 * u], axis=-1)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+_BOX = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.uint32)  # red and blue: sites 2x2 apart
+_CROSS = np.array([[0, 1, 0], [1, 4, 1], [0, 1, 0]], np.uint32)  # green: a checkerboard
+
+
+def bayer_to_rgb8(raw: np.ndarray, pattern: str) -> np.ndarray:
+    """``[H, W]`` uint8 mosaic (``pattern`` e.g. "RGGB": top-left 2x2 cell row by row) -> ``[H, W, 3]`` RGB.
+
+    Bilinear: each colour is the kernel-weighted mean of the same-colour sites in the 3x3 neighbourhood (a site's
+    own value where it has that colour), rounded half up. Edges mirror (numpy 'reflect'), which keeps the pattern.
+    """
+    height, width = raw.shape
+    out = np.empty((height, width, 3), np.uint8)
+    for c, (colour, kernel) in enumerate((("R", _BOX), ("G", _CROSS), ("B", _BOX))):
+        cell = np.array([[pattern[0] == colour, pattern[1] == colour], [pattern[2] == colour, pattern[3] == colour]])
+        mask = np.tile(cell, (height // 2 + 1, width // 2 + 1))[:height, :width].astype(np.uint32)
+        values = np.pad(raw.astype(np.uint32) * mask, 1, mode="reflect")
+        weights = np.pad(mask, 1, mode="reflect")
+        num = np.zeros((height, width), np.uint32)
+        den = np.zeros((height, width), np.uint32)
+        for dy in range(3):
+            for dx in range(3):
+                if kernel[dy, dx]:
+                    num += kernel[dy, dx] * values[dy:dy + height, dx:dx + width]
+                    den += kernel[dy, dx] * weights[dy:dy + height, dx:dx + width]
+        out[:, :, c] = (num + den // 2) // np.maximum(den, 1)
+    return out
+
+
+def _unsupported(encoding: str) -> ImageFormatError:
+    return ImageFormatError(f"unsupported image encoding {encoding!r}; accepted: {', '.join(COLOR_ENCODINGS)}")
+
+
 def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
-    """Convert a decoded colour image to ``[H, W, 3]`` uint8 RGB (alpha dropped, mono repeated)."""
+    """Convert a decoded colour image to ``[H, W, 3]`` uint8 RGB (alpha dropped, mono repeated, YUV and Bayer
+    converted)."""
     if encoding not in COLOR_ENCODINGS:
-        raise ImageFormatError(f"{encoding!r} is not a colour encoding; the model takes {', '.join(COLOR_ENCODINGS)}")
+        raise _unsupported(encoding)
     if encoding == "rgb8":
         return array
     if encoding == "bgr8":
@@ -136,11 +199,20 @@ def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
         return np.ascontiguousarray(array[:, :, :3])
     if encoding == "bgra8":
         return np.ascontiguousarray(array[:, :, 2::-1])
+    if encoding in YUV422_ORDER:
+        return yuv422_to_rgb8(array, YUV422_ORDER[encoding])
+    if encoding in BAYER_PATTERN:
+        return bayer_to_rgb8(array, BAYER_PATTERN[encoding])
     return np.repeat(array[:, :, None], 3, axis=2)
 
 
 def image_msg_to_rgb8(msg, copy: bool = True) -> np.ndarray:
-    """An Image message as ``[H, W, 3]`` uint8 RGB (the model's input); ``copy=False`` may view ``msg.data``."""
+    """An Image message as ``[H, W, 3]`` uint8 RGB (the model's input); ``copy=False`` may view ``msg.data``.
+
+    Accepts exactly COLOR_ENCODINGS; anything else raises ImageFormatError listing them.
+    """
+    if msg.encoding not in COLOR_ENCODINGS:
+        raise _unsupported(msg.encoding)
     return to_rgb8(image_msg_to_array(msg, copy=copy), msg.encoding)
 
 

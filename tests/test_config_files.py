@@ -1,5 +1,4 @@
 """config/spacemind.yaml and the launch file stay in sync with the parameter table."""
-import ast
 import sys
 from pathlib import Path
 
@@ -13,15 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_yaml_is_generated_from_the_table():
     text = (ROOT / "config" / "spacemind.yaml").read_text()
     assert text == to_yaml(), "regenerate: python -c 'from spacemind_ros.ros.parameters import to_yaml; print(to_yaml(), end=\"\")' > config/spacemind.yaml"
-    values = yaml.safe_load(text)["spacemind_node"]["ros__parameters"]
+    values = yaml.safe_load(text)["/**"]["ros__parameters"]  # any namespace, any node name
     assert values == {k: p.default for k, p in PARAMS.items()}
-
-
-def test_launch_arguments_are_parameters():
-    src = (ROOT / "launch" / "spacemind.launch.py").read_text()
-    start = src.index("{", src.index("ARGUMENTS = {"))
-    arguments = ast.literal_eval(src[start:src.index("}", start) + 1])  # launch itself is not installed here
-    assert set(arguments) <= set(PARAMS)
 
 
 def test_params_file_is_found_in_an_installed_share_dir(tmp_path, monkeypatch):

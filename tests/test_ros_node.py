@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 from spacemind_interfaces.msg import SpatialAnswer
@@ -31,8 +31,8 @@ def node_proc():
 @pytest.fixture(scope="module")
 def client(node_proc):
     with ros_node("node_test_client") as node:
-        query = node.create_client(SpatialQuery, "/spatial_query")
-        route = node.create_client(RouteAdvice, "/route_advice")
+        query = node.create_client(SpatialQuery, "spatial_query")
+        route = node.create_client(RouteAdvice, "route_advice")
         assert query.wait_for_service(timeout_sec=30.0) and route.wait_for_service(timeout_sec=30.0)
         assert wait_for(lambda: call(node, query, SpatialQuery.Request(question="ready?")).error_code != "NOT_READY",
                         timeout=60)
@@ -51,7 +51,7 @@ def ask(c, **fields):
 
 def last_diag(c):
     assert wait_for(lambda: c["diagnostics"], timeout=10)
-    return {kv.key: kv.value for kv in c["diagnostics"][-1].status[0].values}
+    return {kv.key: kv.value for status in c["diagnostics"][-1].status for kv in status.values}  # intake + model
 
 
 def test_query_before_any_frame_is_not_enough_frames(client):
@@ -112,7 +112,7 @@ def test_busy_beyond_the_queue(client):
 @pytest.mark.parametrize(
     "msg,why",
     [
-        (Image(height=4, width=4, encoding="yuv422", step=8, data=bytes(32)), "unknown encoding"),
+        (Image(height=4, width=4, encoding="nv21", step=8, data=bytes(32)), "unknown encoding"),
         (Image(height=4, width=4, encoding="rgb8", step=5, data=bytes(20)), "wrong step"),
         (Image(height=4, width=4, encoding="rgb8", step=12, data=bytes(47)), "wrong data length"),
         (Image(height=0, width=0, encoding="rgb8", step=0, data=b""), "zero size"),
@@ -125,6 +125,9 @@ def test_bad_images_are_dropped_and_counted(client, msg, why):
     (client["cpub"] if isinstance(msg, CompressedImage) else client["pub"]).publish(msg)
     assert wait_for(lambda: client["diagnostics"] and int(last_diag(client)["frames_dropped"]) > before,
                     timeout=15), why
+    intake = next(s for m in client["diagnostics"] for s in m.status if s.name == "spacemind_node: intake"
+                  and int({kv.key: kv.value for kv in s.values}["frames_dropped"]) > before)
+    assert intake.level == DiagnosticStatus.WARN and "dropped" in intake.message  # the report that counted it
     assert ask(client, question="How many boxes are there?").success
 
 
@@ -146,3 +149,4 @@ def test_parameter_validation(client):
     assert not set_("queue_limit", 1000).successful
     assert not set_("model_path", "/elsewhere").successful  # read-only
     assert set_("queue_limit", 0).successful
+    assert set_("keyframe_gap_s", 0).successful  # an INTEGER for a DOUBLE parameter is taken as 0.0

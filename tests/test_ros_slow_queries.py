@@ -24,7 +24,7 @@ def setup():
                       min_new_tokens=3000, max_new_tokens=3000)  # ~3 s of decoding on 2 cores
     try:
         with ros_node("slow_query_client") as node:
-            query = node.create_client(SpatialQuery, "/spatial_query")
+            query = node.create_client(SpatialQuery, "spatial_query")
             assert query.wait_for_service(timeout_sec=30)
             assert wait_for(lambda: call(node, query, SpatialQuery.Request(question="r")).error_code != "NOT_READY",
                             timeout=60)
@@ -58,7 +58,7 @@ def test_intake_continues_during_a_slow_query(setup):
 
 def test_action_feedback_and_cancel(setup):
     node = setup["node"]
-    action = ActionClient(node, SpatialQueryAction, "/spatial_query_action")
+    action = ActionClient(node, SpatialQueryAction, "spatial_query_action")
     assert action.wait_for_server(timeout_sec=30)
     feedback = []
     goal_future = action.send_goal_async(SpatialQueryAction.Goal(question="How far is the red box?"),

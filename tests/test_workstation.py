@@ -120,7 +120,7 @@ def test_cli_ask_answers_with_the_real_layout_in_every_dtype(checkpoints, image_
     captured = capsys.readouterr()
     out = json.loads(captured.out)
     assert code == 0 and out["success"], out
-    assert out["task"] == "object_abs_distance" and len(out["frame_stamps"]) == 10
+    assert out["task"] == "object_abs_distance" and len(out["frame_stamps_ns"]) == 10
     want = "float32" if dtype == "auto" else dtype
     assert f"cpu {want}" in captured.err
 

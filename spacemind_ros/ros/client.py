@@ -1,10 +1,17 @@
-"""Client side: ``spacemind query`` / ``spacemind route-advice`` call the node's services (no ros2 CLI here)."""
+"""Client side: ``spacemind query`` / ``spacemind route-advice`` call the node's services (no ros2 CLI here).
+
+DDS: the shell's ROS_DOMAIN_ID (0 when unset), loopback-only discovery unless ``--network``; the service names are
+relative, so ``--namespace robot1`` asks ``/robot1/spatial_query``.
+"""
 from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
+
+from spacemind_ros.ros import names
 
 
 def call(client, request, node, timeout: float):
@@ -19,11 +26,12 @@ def call(client, request, node, timeout: float):
 
 
 def response_dict(res) -> dict:
+    """A response's fields as plain Python: ``frame_stamps`` in ns, NaN as None."""
     out = {}
     for name in res.get_fields_and_field_types():
         value = getattr(res, name)
         if name == "frame_stamps":
-            value = [t.sec + t.nanosec * 1e-9 for t in value]
+            value = [t.sec * 1_000_000_000 + t.nanosec for t in value]
         elif isinstance(value, float) and math.isnan(value):
             value = None
         elif not isinstance(value, (str, int, float, bool)):
@@ -32,24 +40,64 @@ def response_dict(res) -> dict:
     return out
 
 
-def _run(service: str, build, args) -> int:
-    import rclpy
+def _offered(node, srv_type: str, wait: float) -> list[str]:
+    """Names of services of this type the graph shows (a hint for a wrong namespace)."""
+    deadline = time.monotonic() + min(wait, 2.0)
+    found = []
+    while time.monotonic() < deadline and not found:
+        found = [n for n, types in node.get_service_names_and_types() if srv_type in types]
+        time.sleep(0.1)
+    return sorted(found)
 
+
+def _trained(node) -> bool | None:
+    """Whether the answering node loaded a trained model (its model_path is set); None if it cannot be read."""
+    from rcl_interfaces.srv import GetParameters
+
+    client = node.create_client(GetParameters, f"{names.NODE}/get_parameters")  # in the client's namespace
+    try:
+        if not client.wait_for_service(timeout_sec=2.0):
+            return None
+        values = call(client, GetParameters.Request(names=["model_path"]), node, 5.0).values
+        return bool(values[0].string_value) if values else None
+    except TimeoutError:
+        return None
+    finally:
+        node.destroy_client(client)
+
+
+def _run(service: str, build, args) -> int:
+    from spacemind_ros.pipeline.answer_json import answer_json
+    from spacemind_ros.ros.environment import describe_environment, shell_environment
+
+    os.environ.update(shell_environment(network=args.network))  # before rclpy creates its context
+    import rclpy
     from spacemind_interfaces.srv import RouteAdvice, SpatialQuery
 
-    srv_type = SpatialQuery if service == "/spatial_query" else RouteAdvice
+    srv_type = SpatialQuery if service == names.QUERY_SERVICE else RouteAdvice
+    namespace = "/" + args.namespace.strip("/") if args.namespace.strip("/") else "/"
     rclpy.init()
-    node = rclpy.create_node("spacemind_client")
+    try:
+        node = rclpy.create_node("spacemind_client", namespace=namespace)
+    except Exception as exc:  # noqa: BLE001 - a malformed namespace is a usage error
+        rclpy.try_shutdown()
+        print(f"spacemind: error: --namespace {args.namespace!r}: {exc}", file=sys.stderr)
+        return 2
     try:
         client = node.create_client(srv_type, service)
+        resolved = node.resolve_service_name(service)
         if not client.wait_for_service(timeout_sec=args.wait):
-            print(f"spacemind: {service} not available after {args.wait:.0f} s (is spacemind_node active?)",
-                  file=sys.stderr)
+            offered = [n for n in _offered(node, f"spacemind_interfaces/srv/{srv_type.__name__}", args.wait)
+                       if n != resolved]  # our own client shows in the graph too
+            print(f"spacemind: no {resolved} answered within {args.wait:.0f} s on {describe_environment()}. "
+                  "Is spacemind_node running on this domain (same ROS_DOMAIN_ID; --network if it is on another "
+                  "machine) and active?"
+                  + (f" Found: {', '.join(offered)} (use --namespace)." if offered else ""), file=sys.stderr)
             return 3
         t = time.perf_counter()
         res = call(client, build(srv_type.Request()), node, args.wait + (args.timeout or 120.0))
-        out = response_dict(res)
-        out["round_trip_s"] = round(time.perf_counter() - t, 4)
+        via = {"service": resolved, "round_trip_s": round(time.perf_counter() - t, 4)}
+        out = answer_json(response_dict(res), route=srv_type is RouteAdvice, trained=_trained(node), via=via)
         print(json.dumps(out, indent=1))
         return 0 if res.success else 1
     finally:
@@ -66,7 +114,7 @@ def cmd_query(args) -> int:
         req.timeout_s = float(args.timeout)
         return req
 
-    return _run("/spatial_query", build, args)
+    return _run(names.QUERY_SERVICE, build, args)
 
 
 def cmd_route_advice(args) -> int:
@@ -74,21 +122,28 @@ def cmd_route_advice(args) -> int:
         req.goal, req.start, req.timeout_s = args.goal, args.start, float(args.timeout)
         return req
 
-    return _run("/route_advice", build, args)
+    return _run(names.ROUTE_SERVICE, build, args)
+
+
+def _ros_args(p) -> None:
+    p.add_argument("--namespace", default="", help="the node's namespace, e.g. robot1 (default: none)")
+    p.add_argument("--network", action="store_true",
+                   help="discover over the network as the shell configures it (default: loopback only)")
+    p.add_argument("--wait", type=float, default=15.0, help="seconds to wait for the service")
 
 
 def add_client_commands(sub) -> None:
-    q = sub.add_parser("query", help="call the node's /spatial_query service")
+    q = sub.add_parser("query", help=f"call the node's {names.QUERY_SERVICE} service")
     q.add_argument("question")
     q.add_argument("--options", nargs="*", default=[])
     q.add_argument("--task", default="")
     q.add_argument("--until", type=float, default=0.0, help="stamp in seconds; 0 = latest frame")
     q.add_argument("--timeout", type=float, default=0.0, help="query timeout (s); 0 = node default")
-    q.add_argument("--wait", type=float, default=15.0, help="seconds to wait for the service")
+    _ros_args(q)
     q.set_defaults(func=cmd_query)
-    r = sub.add_parser("route-advice", help="call the node's /route_advice service")
+    r = sub.add_parser("route-advice", help=f"call the node's {names.ROUTE_SERVICE} service")
     r.add_argument("goal")
     r.add_argument("--start", default="")
     r.add_argument("--timeout", type=float, default=0.0)
-    r.add_argument("--wait", type=float, default=15.0)
+    _ros_args(r)
     r.set_defaults(func=cmd_route_advice)

@@ -12,7 +12,7 @@ import threading
 import time
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
@@ -28,6 +28,7 @@ from spacemind_ros.errors import ErrorCode
 from spacemind_ros.images import compressed_msg_to_rgb8, image_msg_to_rgb8
 from spacemind_ros.pipeline import Answer, RouteAnswer
 from spacemind_ros.process_tuning import tune_for_streaming
+from spacemind_ros.ros import diagnostics, names
 from spacemind_ros.ros.conversions import fill_response, time_to_ns
 from spacemind_ros.ros.parameters import declare_all, read_settings
 
@@ -52,7 +53,7 @@ def _view_rgb8(msg: Image):
 
 class SpaceMindNode(LifecycleNode):
     def __init__(self, **kwargs):
-        super().__init__("spacemind_node", **kwargs)
+        super().__init__(names.NODE, **kwargs)
         declare_all(self)
         self.settings = read_settings(self)
         self.reasoner = None
@@ -64,18 +65,22 @@ class SpaceMindNode(LifecycleNode):
         self.dropped = 0
         self.errors = 0
         self.last_error = ""
+        self.last_drop = ""
+        self.configure_error = ""  # why the last configure failed; "" after a successful one
+        self._dropped_reported = 0
+        self._last_frame_at = time.monotonic()  # last frame received (or activation), for stale-input warnings
         self.last_latency_s = float("nan")
         self._recent = collections.deque()  # receive times (monotonic s) of the last 5 s, for the input rate
         self._intake_ms = collections.deque(maxlen=INTAKE_WINDOW)  # intake callback durations of the last frames
         self.ingest_group = MutuallyExclusiveCallbackGroup()  # images: never behind a query
         self.query_group = ReentrantCallbackGroup()  # queries may arrive together; the reasoner queues or says BUSY
         self.status_group = MutuallyExclusiveCallbackGroup()
-        self.answers_pub = self.create_publisher(SpatialAnswer, "~/answers", 10)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_service(SpatialQuery, "/spatial_query", self._on_query, callback_group=self.query_group)
-        self.create_service(RouteAdvice, "/route_advice", self._on_route, callback_group=self.query_group)
+        self.answers_pub = self.create_publisher(SpatialAnswer, names.ANSWERS_TOPIC, 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS_TOPIC, 10)
+        self.create_service(SpatialQuery, names.QUERY_SERVICE, self._on_query, callback_group=self.query_group)
+        self.create_service(RouteAdvice, names.ROUTE_SERVICE, self._on_route, callback_group=self.query_group)
         self._action = ActionServer(
-            self, SpatialQueryAction, "/spatial_query_action", execute_callback=self._on_goal,
+            self, SpatialQueryAction, names.QUERY_ACTION, execute_callback=self._on_goal,
             goal_callback=lambda _: GoalResponse.ACCEPT, cancel_callback=lambda _: CancelResponse.ACCEPT,
             callback_group=self.query_group,
         )
@@ -103,9 +108,10 @@ class SpaceMindNode(LifecycleNode):
             self.reasoner = SpatialReasoner(model, processor, window, config,
                                             clock=lambda: self.get_clock().now().nanoseconds)
         except Exception as exc:  # noqa: BLE001 - any load failure leaves us unconfigured, alive
-            self.last_error = f"configure failed: {type(exc).__name__}: {exc}"
+            self.last_error = self.configure_error = f"configure failed: {type(exc).__name__}: {exc}"
             self.get_logger().error(self.last_error)
             return TransitionCallbackReturn.FAILURE
+        self.configure_error = ""
         self.get_logger().info(f"configured: {s.model_path or 'preset ' + s.preset} on {runtime.describe()} "
                                f"in {time.perf_counter() - t:.1f} s"
                                + (" (tiny preset: random weights, untrained)" if not s.model_path else ""))
@@ -123,6 +129,7 @@ class SpaceMindNode(LifecycleNode):
             self._subs.append(self.create_subscription(CameraInfo, s.camera_info_topic, self._on_camera_info, qos,
                                                        callback_group=self.ingest_group))
         self._active = True
+        self._last_frame_at = time.monotonic()
         self.get_logger().info(f"active: images on {self.resolve_topic_name(s.image_topic)}")
         return super().on_activate(state)
 
@@ -156,10 +163,11 @@ class SpaceMindNode(LifecycleNode):
                 error = f"frame dropped: {exc}"
         with self._stats_lock:
             self.received += 1
-            self._recent.append(time.monotonic())
+            self._last_frame_at = time.monotonic()
+            self._recent.append(self._last_frame_at)
             if error:
                 self.dropped += 1
-                self.last_error = error
+                self.last_error = self.last_drop = error
             self._intake_ms.append((time.perf_counter() - t0) * 1e3)
 
     def _on_image(self, msg: Image) -> None:
@@ -174,7 +182,11 @@ class SpaceMindNode(LifecycleNode):
     # -- queries ---------------------------------------------------------------------------------------------------
     def _not_ready(self, answer):
         answer.error_code = ErrorCode.NOT_READY.value
-        answer.error_message = "node is not active: configure and activate it (or start with autostart:=true)"
+        if self.configure_error:
+            answer.error_message = (f"node is not active: {self.configure_error}; fix the parameters and configure "
+                                    "again (or restart the node)")
+        else:
+            answer.error_message = "node is not active: configure and activate it (or start with autostart:=true)"
         return answer
 
     def _until(self, stamp):
@@ -239,23 +251,31 @@ class SpaceMindNode(LifecycleNode):
                 self._recent.popleft()
             rate = len(self._recent) / 5.0
             received, dropped, errors, last_error = self.received, self.dropped, self.errors, self.last_error
+            dropped_since_last, self._dropped_reported = dropped - self._dropped_reported, dropped
+            frame_age = now - self._last_frame_at
             intake = sorted(self._intake_ms)
         p95 = intake[int(0.95 * (len(intake) - 1))] if intake else float("nan")
-        reasoner = self.reasoner
-        fill = len(reasoner.window) if reasoner else 0
-        level = DiagnosticStatus.OK if self._active else DiagnosticStatus.WARN
-        values = {
+        reasoner, s = self.reasoner, self.settings
+        intake_values = {
             "active": self._active, "input_rate_hz": f"{rate:.1f}", "frames_received": received,
-            "frames_dropped": dropped, "window_fill": fill, "window_capacity": self.settings.window_max_frames,
-            "last_latency_s": f"{self.last_latency_s:.3f}", "intake_p95_ms": f"{p95:.3f}", "backend": self.settings.backend,
-            "model": self.settings.model_path or f"preset:{self.settings.preset}", "errors": errors,
-            "last_error": last_error,
+            "frames_dropped": dropped, "last_drop": self.last_drop, "last_frame_age_s": f"{frame_age:.1f}",
+            "window_fill": len(reasoner.window) if reasoner else 0, "window_capacity": s.window_max_frames,
+            "intake_p95_ms": f"{p95:.3f}", "image_topic": self.resolve_topic_name(s.image_topic),
         }
-        status = DiagnosticStatus(level=level, name="spacemind_node", hardware_id=self.settings.device,
-                                  message="active" if self._active else "inactive",
-                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
-        self.diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
-
+        model_values = {
+            "active": self._active, "configured": reasoner is not None, "backend": s.backend,
+            "model": s.model_path or f"preset:{s.preset}", "trained": bool(s.model_path),
+            "last_latency_s": f"{self.last_latency_s:.3f}", "errors": errors, "last_error": last_error,
+        }
+        name = self.get_fully_qualified_name().lstrip("/")
+        statuses = [
+            diagnostics.status(name, "intake", *diagnostics.intake_level(self._active, dropped_since_last, frame_age),
+                               s.device, intake_values),
+            diagnostics.status(name, "model", *diagnostics.model_level(self._active, reasoner is not None,
+                                                                       self.configure_error, not s.model_path),
+                               s.device, model_values),
+        ]
+        self.diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=statuses))
 
 def main(args=None) -> int:
     tune_for_streaming()  # short GIL hand-over: image callbacks do not wait behind the query thread

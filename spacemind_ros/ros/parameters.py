@@ -14,7 +14,8 @@ class Param:
 
 
 PARAMS: dict[str, Param] = {
-    "image_topic": Param("image", "sensor_msgs/Image topic (rgb8, bgr8, rgba8, bgra8, mono8)", read_only=True),
+    "image_topic": Param("image", "sensor_msgs/Image topic (rgb8, bgr8, rgba8, bgra8, mono8, yuv422, yuyv, bayer_*8)",
+                         read_only=True),
     "compressed_topic": Param("", "sensor_msgs/CompressedImage topic (jpeg/png); empty = off", read_only=True),
     "camera_info_topic": Param("", "sensor_msgs/CameraInfo topic recorded with each frame; empty = off",
                                read_only=True),
@@ -38,7 +39,7 @@ PARAMS: dict[str, Param] = {
     "min_new_tokens": Param(0, "decode at least this many tokens (fixed-length runs for benchmarks)", 0, 4096),
     "compute_nice": Param(10, "model threads run this much nicer than image intake (Linux niceness)", 0, 19,
                           read_only=True),
-    "autostart": Param(False, "configure and activate at start-up (robots without a lifecycle manager)",
+    "autostart": Param(True, "configure and activate at start-up; false leaves it to a lifecycle manager",
                        read_only=True),
     "diagnostics_period_s": Param(1.0, "period of /diagnostics status (s)", 0.1, 60.0, read_only=True),
 }
@@ -86,7 +87,26 @@ def descriptor(name: str):
     return d
 
 
+def is_double(name: str) -> bool:
+    return isinstance(PARAMS[name].default, float)
+
+
+def as_double(parameters):
+    """INTEGER values of double parameters as DOUBLE (``-p window_duration_s:=60`` or ``60`` in YAML)."""
+    from rclpy.parameter import Parameter
+
+    return [Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
+            if p.name in PARAMS and is_double(p.name) and p.type_ == Parameter.Type.INTEGER else p
+            for p in parameters]
+
+
 def declare_all(node) -> None:
+    # rclpy has no int -> double promotion; overrides (command line, params file) are only reachable through
+    # _parameter_overrides before declaring, and later sets through a pre-set callback.
+    overrides = getattr(node, "_parameter_overrides", None)
+    if isinstance(overrides, dict):
+        overrides.update({p.name: p for p in as_double(overrides.values())})
+    node.add_pre_set_parameters_callback(as_double)
     for name, p in PARAMS.items():
         node.declare_parameter(name, p.default, descriptor(name))
 
@@ -95,8 +115,8 @@ def read_settings(node) -> NodeSettings:
     return NodeSettings(**{name: node.get_parameter(name).value for name in PARAMS})
 
 
-def to_yaml(node_name: str = "spacemind_node") -> str:
-    """The config/spacemind.yaml text (kept in sync by a test)."""
+def to_yaml(node_name: str = "/**") -> str:
+    """The config/spacemind.yaml text (kept in sync by a test); ``/**`` applies under any namespace and node name."""
     lines = [f"{node_name}:", "  ros__parameters:"]
     for name, p in PARAMS.items():
         value = p.default

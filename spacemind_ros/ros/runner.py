@@ -1,7 +1,10 @@
 """Python stand-in for ``ros2 launch spacemind_ros spacemind.launch.py`` where launch is not installed.
 
-Starts the same node (and optionally the image player) as subprocesses with the same parameters, forwards
-SIGINT/SIGTERM, and stops everything cleanly (SIGTERM, wait, then SIGKILL).
+    spacemind_launch [params_file:=FILE] [namespace:=robot1] [model_path:=DIR] [any parameter:=VALUE] [--player]
+
+Takes the launch file's arguments (both come from ros/launch_description.py), starts the same node (and optionally
+the image player) as subprocesses, forwards SIGINT/SIGTERM, and stops everything cleanly (SIGTERM, wait, SIGKILL).
+DDS: the shell's ROS_DOMAIN_ID (0 when unset, as for any ROS node), loopback-only discovery unless ``--network``.
 """
 from __future__ import annotations
 
@@ -12,7 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from spacemind_ros.ros.environment import loopback_environment
+from spacemind_ros.ros import launch_description as launch
+from spacemind_ros.ros import names
+from spacemind_ros.ros.environment import describe_environment, shell_environment
 
 
 SOURCE_PARAMS = Path(__file__).resolve().parents[2] / "config" / "spacemind.yaml"
@@ -35,12 +40,16 @@ def default_params_file(source: Path = SOURCE_PARAMS) -> Path | None:
 DEFAULT_PARAMS = default_params_file()
 
 
-def node_command(params_file: str | Path | None, overrides: dict[str, str]) -> list[str]:
+def node_command(params_file: str | Path | None, overrides: dict, namespace: str = "") -> list[str]:
+    """The node's command line: params file first, then each override (``-p``), then the namespace."""
     cmd = [sys.executable, "-m", "spacemind_ros.ros.node", "--ros-args"]
     if params_file:
         cmd += ["--params-file", str(params_file)]
     for name, value in overrides.items():
+        value = str(value).lower() if isinstance(value, bool) else value
         cmd += ["-p", f"{name}:={value}"]
+    if launch.normalize_namespace(namespace):
+        cmd += ["-r", f"__ns:={launch.normalize_namespace(namespace)}"]
     return cmd
 
 
@@ -58,23 +67,34 @@ def stop_all(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--params-file", default=str(DEFAULT_PARAMS) if DEFAULT_PARAMS else None)
-    ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE")
-    ap.add_argument("--player", action="store_true", help="also publish a generated scene walk (or --bag) on 'image'")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("arguments", nargs="*", metavar="NAME:=VALUE",
+                    help=f"launch arguments: {', '.join(launch.ARGUMENTS)}")
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME:=VALUE",
+                    help="same as a parameter argument NAME:=VALUE")
+    ap.add_argument("--player", action="store_true", help="also publish the synthetic scene (or --bag) on 'image'")
     ap.add_argument("--bag", help="bag for the player")
     ap.add_argument("--network", action="store_true",
-                    help="use the machine's normal DDS discovery (default: loopback only, own domain)")
-    ap.add_argument("--domain-id", type=int)
+                    help="discover over the network as configured in the shell (default: loopback only)")
+    ap.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID (default: the shell's, else 0)")
     args = ap.parse_args(argv)
-    overrides = dict(p.split(":=", 1) for p in args.param)
-    overrides.setdefault("autostart", "true")
-    env = None if args.network else loopback_environment(args.domain_id)
-    if env:
-        print(f"[runner] loopback-only DDS, ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}", flush=True)
-    procs = [subprocess.Popen(node_command(args.params_file, overrides), env=env)]
+    try:
+        given = launch.split_arguments(args.arguments + args.param)
+        overrides = launch.parameter_overrides(given)
+        env = shell_environment(network=args.network, domain_id=args.domain_id)
+    except ValueError as exc:
+        ap.error(str(exc))
+    params_file = given.get("params_file") or (str(DEFAULT_PARAMS) if DEFAULT_PARAMS else None)
+    if params_file and not Path(params_file).is_file():
+        ap.error(f"params_file {params_file} does not exist")
+    namespace = launch.normalize_namespace(given.get("namespace", ""))
+    print(f"[runner] {describe_environment(env)}; node {namespace}/{launch.NODE_NAME}, params_file {params_file}",
+          flush=True)
+    procs = [subprocess.Popen(node_command(params_file, overrides, namespace), env=env)]
     if args.player:
-        cmd = [sys.executable, "-m", "spacemind_ros.ros.image_player", "--loop", "--restamp"]
+        topic = str(overrides.get("image_topic", names.IMAGE_TOPIC))  # the node's, resolved in its namespace
+        topic = topic if topic.startswith("/") else f"{namespace}/{topic}"
+        cmd = [sys.executable, "-m", "spacemind_ros.ros.image_player", "--loop", "--restamp", "--topic", topic]
         procs.append(subprocess.Popen(cmd + (["--bag", args.bag] if args.bag else []), env=env))
     stopping = False
 

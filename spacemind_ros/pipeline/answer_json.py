@@ -1,0 +1,41 @@
+"""The one JSON schema that ``spacemind ask/route`` (local pipeline) and ``spacemind query/route-advice`` (ROS) print.
+
+Keys, always present and in this order (``value`` is null when no number was parsed)::
+
+    success, error_code, error_message, task, answer,
+    choice, value, unit                      (questions)   |  steps, actions, landmarks   (routes)
+    frame_stamps_ns (int), frame_stamps_s (float), latency_s,
+    trained (true, false, or null when a ROS client cannot read the node's model_path),
+    warning ("" or why not to trust the answer),
+    via: {"pipeline": model, "frames_read", "frames_kept", "frames_skipped"}
+         or {"service": name, "round_trip_s"}
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+QUESTION_KEYS = ("success", "error_code", "error_message", "task", "answer", "choice", "value", "unit")
+ROUTE_KEYS = ("success", "error_code", "error_message", "task", "answer", "steps", "actions", "landmarks")
+UNTRAINED_WARNING = ("untrained model (random weights): the answer is random text, not a measurement; "
+                     "load a trained SpaceMind folder for real answers")
+
+
+def answer_json(fields: Mapping, route: bool, trained: bool | None, via: dict) -> dict:
+    """``fields``: an Answer's or a response's fields with ``frame_stamps`` in ns."""
+    out = {}
+    for key in ROUTE_KEYS if route else QUESTION_KEYS:
+        value = fields.get(key, "route_advice" if key == "task" else "")
+        if key == "value":
+            value = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+        elif key in ("steps", "actions", "landmarks"):
+            value = list(value)
+        out[key] = value
+    stamps = [int(s) for s in fields.get("frame_stamps", ())]
+    out["frame_stamps_ns"] = stamps
+    out["frame_stamps_s"] = [s / 1e9 for s in stamps]
+    out["latency_s"] = round(float(fields.get("latency_s", 0.0)), 4)
+    out["trained"] = trained
+    out["warning"] = UNTRAINED_WARNING if trained is False else ""
+    out["via"] = via
+    return out
