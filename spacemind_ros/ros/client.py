@@ -41,7 +41,9 @@ def _run(service: str, build, args) -> int:
     rclpy.init()
     node = rclpy.create_node("spacemind_client")
     try:
-        client = node.create_client(srv_type, service)
+        from spacemind_ros.ros.qos import SERVICE_QOS
+
+        client = node.create_client(srv_type, service, qos_profile=SERVICE_QOS)  # no lost answers under load
         if not client.wait_for_service(timeout_sec=args.wait):
             print(f"spacemind: {service} not available after {args.wait:.0f} s (is spacemind_node active?)",
                   file=sys.stderr)
