@@ -18,6 +18,27 @@ def call(client, request, node, timeout: float):
     return future.result()
 
 
+def wait_until_answering(client, spin, timeout: float) -> bool:
+    """``wait_for_service``, then until an empty request (answered at once: BAD_REQUEST or NOT_READY) comes back.
+
+    The service may match our response reader later than we see it, and rmw_fastrtps drops an answer it cannot
+    deliver within 100 ms: without this, a call made right after discovery can wait for its timeout. ``spin(s)``
+    spins the client's node for ``s`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    if not client.wait_for_service(timeout_sec=timeout):
+        return False
+    while time.monotonic() < deadline:
+        future = client.call_async(client.srv_type.Request())
+        end = min(deadline, time.monotonic() + 0.5)
+        while not future.done() and time.monotonic() < end:
+            spin(0.02)
+        if future.done():
+            return True
+        client.remove_pending_request(future)
+    return False
+
+
 def response_dict(res) -> dict:
     out = {}
     for name in res.get_fields_and_field_types():
@@ -44,7 +65,7 @@ def _run(service: str, build, args) -> int:
         from spacemind_ros.ros.qos import SERVICE_QOS
 
         client = node.create_client(srv_type, service, qos_profile=SERVICE_QOS)  # no lost answers under load
-        if not client.wait_for_service(timeout_sec=args.wait):
+        if not wait_until_answering(client, lambda s: rclpy.spin_once(node, timeout_sec=s), args.wait):
             print(f"spacemind: {service} not available after {args.wait:.0f} s (is spacemind_node active?)",
                   file=sys.stderr)
             return 3
