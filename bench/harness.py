@@ -9,10 +9,12 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 from spacemind_ros.ros.environment import loopback_environment
 
 S = 1_000_000_000
+ROOT = Path(__file__).resolve().parents[1]  # children run ``python -m bench.<part>`` from here
 
 
 def ros_env() -> dict[str, str]:
@@ -43,7 +45,7 @@ def start_node(**params) -> subprocess.Popen:
 def start_camera(rate: float, count: int, width: int = 640, height: int = 480) -> subprocess.Popen:
     """``python -m bench.camera``: ``count`` rgb8 frames at ``rate`` Hz, stamped when published."""
     return subprocess.Popen([sys.executable, "-m", "bench.camera", "--rate", str(rate), "--count", str(count),
-                             "--width", str(width), "--height", str(height)], env=ros_env(),
+                             "--width", str(width), "--height", str(height)], env=ros_env(), cwd=ROOT,
                             stdout=subprocess.PIPE, text=True)
 
 

@@ -12,7 +12,7 @@ import sys
 import time
 from collections import Counter
 
-from bench.harness import client, ros_env, start_camera, start_node, stop
+from bench.harness import ROOT, client, ros_env, start_camera, start_node, stop
 
 
 def run(clients: int = 8, seconds: float = 60.0, inflight: int = 4, call_timeout: float = 120.0,
@@ -28,7 +28,8 @@ def run(clients: int = 8, seconds: float = 60.0, inflight: int = 4, call_timeout
                 time.sleep(0.2)
         cmd = [sys.executable, "-m", "bench.storm_client", "--seconds", str(seconds), "--inflight", str(inflight),
                "--timeout", str(call_timeout)] + (["--default-qos"] if default_qos else [])
-        procs = [subprocess.Popen(cmd + ["--name", f"storm_{i}"], env=ros_env(), stdout=subprocess.PIPE, text=True)
+        procs = [subprocess.Popen(cmd + ["--name", f"storm_{i}"], env=ros_env(), cwd=ROOT, stdout=subprocess.PIPE,
+                                 text=True)
                  for i in range(clients)]
         outs = [p.communicate(timeout=seconds + call_timeout + 120)[0] for p in procs]
         crashed = node.poll() is not None

@@ -248,11 +248,11 @@ class SpatialReasoner:
     def _check_until(self, until):
         if until is None or self.clock is None:
             return
-        now = self.clock()
-        if not now:
-            return  # no time yet (use_sim_time before the first /clock message)
-        # Against the clock or the newest frame, whichever is later: replayed stamps may lead the wall clock.
-        ref = max(now, self.window.latest_stamp() or 0)
+        # Against the clock or the newest frame, whichever is later: replayed stamps may lead the wall clock, and
+        # the clock reads 0 under use_sim_time before the first /clock message.
+        ref = max(self.clock(), self.window.latest_stamp() or 0)
+        if not ref:
+            return
         if until > ref + int(self.config.future_tolerance_s * 1e9):
             raise BadRequestError(f"'until' is {(until - ref) / 1e9:.2f} s in the future (after the clock and the "
                                   "newest frame); use 0 for the latest frame")
