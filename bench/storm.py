@@ -47,5 +47,6 @@ def run(clients: int = 8, seconds: float = 60.0, inflight: int = 4, call_timeout
         total.update(r)
     return {"clients": clients, "seconds": seconds, "inflight_per_client": inflight, "sent": total["sent"],
             "answered": total["answered"], "answers_by_code": dict(codes), "busy": codes.get("BUSY", 0),
-            "ok": codes.get("OK", 0), "lost": total["lost"], "slowest_answer_s": max_answer_s, "lost_sent_at_s": sorted(lost_at), "clients_failed": total["failed"], "crashed": crashed,
+            "ok": codes.get("OK", 0), "lost": total["lost"], "slowest_answer_s": round(max_answer_s, 2),
+            "lost_sent_at_s": sorted(lost_at), "clients_failed": total["failed"], "crashed": crashed,
             "client_qos": "ROS default (depth 10)" if default_qos else "spacemind SERVICE_QOS"}

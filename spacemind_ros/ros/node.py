@@ -71,7 +71,7 @@ class SpaceMindNode(LifecycleNode):
         self.errors = 0
         self.last_error = ""
         self.configure_error = ""  # kept until a configure succeeds (last_error moves on with every query)
-        self.node_drops = DropCounter()  # frames dropped before the window (decode, zero_stamp); the window counts its own
+        self.node_drops = DropCounter()  # drops before the window (decode, zero_stamp); the window counts its own
         self._inflight = 0  # query callbacks running (shutdown waits for their CANCELED answers to go out)
         self._configured = False
         self._log_handler = log_bridge.install(self.get_logger())  # package logging -> /rosout, ROS levels
@@ -313,7 +313,8 @@ class SpaceMindNode(LifecycleNode):
             "last_latency_s": f"{self.last_latency_s:.3f}", "intake_p95_ms": f"{p95:.3f}", "backend": self.settings.backend,
             "model": self.settings.model_path or f"preset:{self.settings.preset}", "errors": errors,
             "last_error": last_error, "configure_error": self.configure_error,
-            "window_bytes": reasoner.window.nbytes if reasoner else 0, "window_max_bytes": self.settings.window_max_bytes,
+            "window_bytes": reasoner.window.nbytes if reasoner else 0,
+            "window_max_bytes": self.settings.window_max_bytes,
             "time_jumps": reasoner.window.stats.time_jumps if reasoner else 0,
             "frames_downscaled": reasoner.window.stats.downscaled if reasoner else 0,
         }
