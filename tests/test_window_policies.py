@@ -112,3 +112,11 @@ def test_drops_by_reason_cover_every_rejection():
         w.offer(101 * S, np.zeros((2, 2), np.uint8))
     assert w.drops() == {"duplicate": 1, "too_old": 1, "future": 0, "invalid": 1, "aspect": 0, "too_large": 0}
     assert w.stats.skipped_gap == 1
+
+
+def test_big_frames_the_keyframe_rule_drops_are_not_downscaled():
+    w = window(min_gap_s=0.25, max_pixels=100)
+    big = np.zeros((40, 40, 3), np.uint8)
+    assert w.offer(S, big) and not w.offer(S + S // 30, big) and w.offer(S + S // 2, big)
+    assert w.stats.downscaled == 2 and w.stats.skipped_gap == 1
+    assert not w.offer(S, big) and w.stats.duplicates == 1 and w.stats.downscaled == 2

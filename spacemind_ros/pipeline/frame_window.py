@@ -153,6 +153,8 @@ class FrameWindow:
             with self._lock:
                 self.stats.invalid += 1
             raise
+        if image.shape[0] * image.shape[1] > cfg.max_pixels > 0 and self._skipped_anyway(stamp_ns, gap):
+            return False  # spare the downscale of a frame the keyframe rule drops (4K at 30 Hz: most of them)
         fitted = self._fit(image)  # raises (counted under its reason) for a frame the size policy refuses
         copy = copy and fitted is image  # a downscaled frame is already our own array
         image = fitted
@@ -183,6 +185,24 @@ class FrameWindow:
         if self.on_keyframe and all(frame is not old for old in evicted):
             self.on_keyframe(frame)
         return True
+
+    def _skipped_anyway(self, stamp_ns: int, gap: int) -> bool:
+        """The duplicate and keyframe-gap rules alone, for a frame inside the stream's time (counted if skipped)."""
+        with self._lock:
+            stamps = self._stamps
+            jump = int(self.config.max_stamp_jump_s * 1e9)
+            if not stamps or not stamps[-1] - min(jump, int(self.config.duration_s * 1e9)) <= stamp_ns <= \
+                    stamps[-1] + jump:
+                return False
+            self._jump_run.clear()  # a frame of the stream's own time, as in _follows_stream
+            i = bisect.bisect_left(stamps, stamp_ns)
+            if i < len(stamps) and stamps[i] == stamp_ns:
+                self.stats.duplicates += 1
+                return True
+            if (i > 0 and stamp_ns - stamps[i - 1] < gap) or (i < len(stamps) and stamps[i] - stamp_ns < gap):
+                self.stats.skipped_gap += 1
+                return True
+            return False
 
     def _fit(self, image: np.ndarray) -> np.ndarray:
         """The size policy: reject extreme aspect ratios and frames over the byte budget; downscale big ones."""
