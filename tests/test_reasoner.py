@@ -63,7 +63,7 @@ def test_follow_up_reuses_prefix_and_matches_uncached(tiny):
                          progress=lambda stage, frames, partial: stage == "generating" and partial and cancel.set())
     assert stopped.error_code == "CANCELED" and cached._prefix[0] == key
     assert cached.ask(questions[1]).answer == plain.ask(questions[1]).answer
-    cached.add_frame(1000 * S, walkthrough_frames(1, 60, 80)[0][1])  # window changed: cold again
+    cached.add_frame(cached.window.latest_stamp() + S, walkthrough_frames(1, 60, 80)[0][1])  # window changed: cold again
     assert not cached.ask(questions[0]).cached_prefix
     cached.close()
     plain.close()

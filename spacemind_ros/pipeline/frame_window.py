@@ -1,7 +1,15 @@
-"""A bounded, thread-safe window of timestamped keyframes, and uniform sampling over it."""
+"""A bounded, thread-safe window of timestamped keyframes, and uniform sampling over it.
+
+Intake policies (README "Reliability"): a frame stamped more than ``max_stamp_jump_s`` ahead of the newest frame
+(or that far behind it, or older than the window) is dropped and counted, so one bad stamp cannot evict the window;
+``jump_confirm_frames`` consecutive frames that agree with each other confirm a real time jump (a bag restarted
+or looped, a clock reset) and the window follows them. Frames wider or taller than ``max_aspect`` are rejected,
+frames over ``max_pixels`` are downscaled by an integer factor, and the pixels held stay under ``max_bytes``.
+"""
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,10 +27,19 @@ class WindowConfig:
     sample_frames: int = 34  # sampled uniformly over the window at query time ...
     drop_ends: int = 1  # ... minus this many at each end -> 32
     min_frames: int = 4  # fewer frames than this answers NOT_ENOUGH_FRAMES
+    max_bytes: int = 1 << 30  # pixel bytes held at most (0 = no bound); the oldest frames go first
+    max_pixels: int = 1920 * 1080  # larger frames are downscaled on intake (integer factor; 0 = never)
+    max_aspect: float = 8.0  # frames wider or taller than this are rejected (0 = any aspect)
+    max_stamp_jump_s: float = 10.0  # frames this far ahead of (or behind) the newest are dropped ...
+    jump_confirm_frames: int = 3  # ... until this many consistent ones in a row confirm a real time jump
 
     def __post_init__(self):
         if self.max_frames < 1 or self.duration_s <= 0 or self.min_gap_s < 0:
             raise ValueError("max_frames >= 1, duration_s > 0 and min_gap_s >= 0 are required")
+        if self.max_bytes < 0 or self.max_pixels < 0 or self.max_aspect < 0 or self.max_stamp_jump_s <= 0 \
+                or self.jump_confirm_frames < 1:
+            raise ValueError("max_bytes, max_pixels, max_aspect >= 0, max_stamp_jump_s > 0 and "
+                             "jump_confirm_frames >= 1 are required")
         if self.min_frames < 1 or self.sample_frames - 2 * self.drop_ends < 1:
             raise ValueError("min_frames and sample_frames - 2 * drop_ends must be at least 1")
 
@@ -49,6 +66,17 @@ class IngestStats:
     too_old: int = 0
     invalid: int = 0
     evicted: int = 0
+    future: int = 0  # stamped more than max_stamp_jump_s ahead of the newest frame
+    aspect: int = 0  # wider or taller than max_aspect
+    too_large: int = 0  # more bytes than the whole window may hold
+    downscaled: int = 0  # kept, at fewer pixels
+    time_jumps: int = 0  # confirmed jumps of the stream's time that the window followed
+
+    DROP_REASONS = ("duplicate", "too_old", "future", "invalid", "aspect", "too_large")
+
+    def drops(self) -> dict[str, int]:
+        """Frames dropped, by reason (the keyframe gap is a policy, not a drop: ``skipped_gap``)."""
+        return {r: getattr(self, "duplicates" if r == "duplicate" else r) for r in self.DROP_REASONS}
 
 
 def validate_image(image) -> np.ndarray:
@@ -65,6 +93,17 @@ def validate_image(image) -> np.ndarray:
     raise BadRequestError(f"frame dtype {arr.dtype} is not supported (uint8, or float in [0, 1])")
 
 
+def downscale(image: np.ndarray, max_pixels: int) -> np.ndarray:
+    """``[H, W, 3]`` uint8 -> box-averaged by the smallest integer factor that brings it to <= ``max_pixels``."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    k = max(2, math.ceil(math.sqrt(h * w / max_pixels)))
+    while math.ceil(h / k) * math.ceil(w / k) > max_pixels:
+        k += 1
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).reduce(k))
+
+
 def sample_indices(n: int, config: WindowConfig) -> list[int]:
     """Uniform sample of ``n`` window frames: 34 over the window, first and last dropped (32); fewer if n is small."""
     target = config.target_frames
@@ -74,6 +113,10 @@ def sample_indices(n: int, config: WindowConfig) -> list[int]:
     if n > target:
         return np.linspace(0, n - 1, target).round().astype(int).tolist()
     return list(range(n))
+
+
+class _Rejected(BadRequestError):
+    """A frame refused by the size policy (already counted under its reason, not as invalid)."""
 
 
 class FrameWindow:
@@ -86,6 +129,8 @@ class FrameWindow:
         self._stamps: list[int] = []
         self._lock = threading.Lock()
         self.stats = IngestStats()
+        self.nbytes = 0  # pixel bytes held
+        self._jump_run: list[int] = []  # stamps of the latest consecutive outliers (a time jump, if consistent)
         self.on_keyframe = on_keyframe
         self.on_evict = on_evict
 
@@ -108,11 +153,15 @@ class FrameWindow:
             with self._lock:
                 self.stats.invalid += 1
             raise
+        if image.shape[0] * image.shape[1] > cfg.max_pixels > 0 and self._skipped_anyway(stamp_ns, gap):
+            return False  # spare the downscale of a frame the keyframe rule drops (4K at 30 Hz: most of them)
+        fitted = self._fit(image)  # raises (counted under its reason) for a frame the size policy refuses
+        copy = copy and fitted is image  # a downscaled frame is already our own array
+        image = fitted
         evicted: list[Frame] = []
         with self._lock:
             stamps = self._stamps
-            if stamps and stamp_ns < stamps[-1] - int(cfg.duration_s * 1e9):
-                self.stats.too_old += 1
+            if stamps and not self._follows_stream(stamp_ns, evicted):
                 return False
             i = bisect.bisect_left(stamps, stamp_ns)
             if i < len(stamps) and stamps[i] == stamp_ns:
@@ -126,19 +175,97 @@ class FrameWindow:
                           camera_info)
             stamps.insert(i, frame.stamp_ns)
             self._frames.insert(i, frame)
+            self.nbytes += frame.image.nbytes
             self.stats.kept += 1
             horizon = stamps[-1] - int(cfg.duration_s * 1e9)
-            while stamps and (stamps[0] < horizon or len(stamps) > cfg.max_frames):
-                stamps.pop(0)
-                evicted.append(self._frames.pop(0))
-            self.stats.evicted += len(evicted)
+            while stamps and (stamps[0] < horizon or len(stamps) > cfg.max_frames
+                              or (cfg.max_bytes and self.nbytes > cfg.max_bytes)):
+                self._pop_oldest(evicted)
+        self._release(evicted)
+        if self.on_keyframe and all(frame is not old for old in evicted):
+            self.on_keyframe(frame)
+        return True
+
+    def _skipped_anyway(self, stamp_ns: int, gap: int) -> bool:
+        """The duplicate and keyframe-gap rules alone, for a frame inside the stream's time (counted if skipped)."""
+        with self._lock:
+            stamps = self._stamps
+            jump = int(self.config.max_stamp_jump_s * 1e9)
+            if not stamps or not stamps[-1] - min(jump, int(self.config.duration_s * 1e9)) <= stamp_ns <= \
+                    stamps[-1] + jump:
+                return False
+            self._jump_run.clear()  # a frame of the stream's own time, as in _follows_stream
+            i = bisect.bisect_left(stamps, stamp_ns)
+            if i < len(stamps) and stamps[i] == stamp_ns:
+                self.stats.duplicates += 1
+                return True
+            if (i > 0 and stamp_ns - stamps[i - 1] < gap) or (i < len(stamps) and stamps[i] - stamp_ns < gap):
+                self.stats.skipped_gap += 1
+                return True
+            return False
+
+    def _fit(self, image: np.ndarray) -> np.ndarray:
+        """The size policy: reject extreme aspect ratios and frames over the byte budget; downscale big ones."""
+        cfg = self.config
+        h, w = image.shape[:2]
+        if cfg.max_aspect and max(h, w) > cfg.max_aspect * min(h, w):
+            with self._lock:
+                self.stats.aspect += 1
+            raise _Rejected(f"frame {w}x{h} has an aspect ratio over {cfg.max_aspect:g}:1 (max_aspect)")
+        if cfg.max_pixels and h * w > cfg.max_pixels:
+            image = downscale(image, cfg.max_pixels)
+            with self._lock:
+                self.stats.downscaled += 1
+        if cfg.max_bytes and image.nbytes > cfg.max_bytes:
+            with self._lock:
+                self.stats.too_large += 1
+            raise _Rejected(f"frame of {image.nbytes} bytes is larger than the window's {cfg.max_bytes} bytes "
+                            "(window_max_bytes)")
+        return image
+
+    def _follows_stream(self, stamp_ns: int, evicted: list[Frame]) -> bool:
+        """Stamp policy (under the lock, window not empty): False drops the frame (counted)."""
+        cfg = self.config
+        newest = self._stamps[-1]
+        jump = int(cfg.max_stamp_jump_s * 1e9)
+        behind = min(jump, int(cfg.duration_s * 1e9))
+        if newest - behind <= stamp_ns <= newest + jump:
+            self._jump_run.clear()
+            return True
+        run = self._jump_run
+        if run and not 0 < stamp_ns - run[-1] <= jump:
+            run.clear()  # not consistent with the previous outliers: a new run starts here
+        run.append(stamp_ns)
+        if len(run) < cfg.jump_confirm_frames:
+            if stamp_ns > newest:
+                self.stats.future += 1
+            else:
+                self.stats.too_old += 1
+            return False
+        # A real jump: the stream's time moved. Behind: the old timeline goes; ahead: the horizon evicts it.
+        run.clear()
+        self.stats.time_jumps += 1
+        if stamp_ns < newest:
+            while self._stamps:
+                self._pop_oldest(evicted)
+        return True
+
+    def _pop_oldest(self, evicted: list[Frame]) -> None:
+        self._stamps.pop(0)
+        old = self._frames.pop(0)
+        self.nbytes -= old.image.nbytes
+        self.stats.evicted += 1
+        evicted.append(old)
+
+    def _release(self, evicted: list[Frame]) -> None:
         for old in evicted:
             old.features = old.vggt_input = None  # free what was cached with the frame
             if self.on_evict:
                 self.on_evict(old)
-        if self.on_keyframe and all(frame is not old for old in evicted):
-            self.on_keyframe(frame)
-        return True
+
+    def drops(self) -> dict[str, int]:
+        with self._lock:
+            return self.stats.drops()
 
     def frames(self) -> list[Frame]:
         with self._lock:

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +29,7 @@ from spacemind_ros.errors import (
 from spacemind_ros.pipeline.answer import Answer, RouteAnswer
 from spacemind_ros.pipeline.answer_parsing import parse_choice, parse_number, parse_route
 from spacemind_ros.pipeline.frame_window import Frame, FrameWindow, WindowConfig
+from spacemind_ros.pipeline.request_limits import check_query_text, check_route_text, check_timeout
 from spacemind_ros.pipeline.prompting import (
     NUMERICAL_TASKS,
     ROUTE_ADVICE_TASK,
@@ -158,14 +159,22 @@ class SpatialReasoner:
         return False
 
     def close(self) -> None:
+        """Stop: a running query and those waiting answer CANCELED at once; the feature worker's backlog is
+        dropped (it would otherwise finish every queued frame first). Returns within about a second."""
+        self.closing.set()
         if self._worker is not None:
+            while True:
+                try:
+                    self._features.get_nowait()
+                    self._features.task_done()
+                except queue.Empty:
+                    break
             try:
                 self._features.put(None, timeout=1.0)
             except queue.Full:
                 pass
-            self._worker.join(timeout=5.0)
+            self._worker.join(timeout=1.0)  # a daemon thread: at most one frame's features left to finish
             self._worker = None
-        self.closing.set()
         self._inference.shutdown(wait=False, cancel_futures=True)
         self._prefix = None
 
@@ -177,6 +186,7 @@ class SpatialReasoner:
         answer = Answer()
 
         def prepare():
+            check_query_text(question, options, task)
             q = validate_question(question)
             opts = validate_options(options)
             answer.task = resolve_task(task, q, opts)
@@ -190,25 +200,34 @@ class SpatialReasoner:
         answer = RouteAnswer(task=ROUTE_ADVICE_TASK)
 
         def prepare():
+            check_route_text(goal, start)
             return build_question_text(route_question(goal, start), (), ROUTE_ADVICE_TASK), []
 
         return self._run(answer, prepare, until, timeout, cancel, progress, self.config.route_max_new_tokens)
 
     def _run(self, answer, prepare, until, timeout, cancel, progress, max_new_tokens):
         t0 = time.monotonic()
-        timeout = self.config.default_timeout_s if not timeout or timeout <= 0 else float(timeout)
-        deadline = t0 + timeout
         try:
+            timeout = check_timeout(timeout) or self.config.default_timeout_s
+            deadline = t0 + timeout
             text, options = prepare()
             self._check_until(until)
+            self._check_open()
             if not self._slots.acquire(blocking=False):
                 raise BusyError(f"{1 + self.config.queue_limit} queries are already running or queued; retry later")
             try:
                 if not self._run_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
                     raise QueryTimeoutError(f"timed out after {timeout:.2f} s waiting behind other queries")
                 try:
-                    self._inference.submit(self._answer, answer, text, options, until, deadline, timeout, cancel,
-                                           progress, max_new_tokens).result()
+                    self._check_open()  # close() came while this query waited its turn
+                    try:
+                        future = self._inference.submit(self._answer, answer, text, options, until, deadline,
+                                                        timeout, cancel, progress, max_new_tokens)
+                        future.result()
+                    except (RuntimeError, CancelledError) as exc:
+                        if not self.closing.is_set():
+                            raise
+                        raise CanceledError("canceled: the node is shutting down") from exc
                 finally:
                     self._run_lock.release()
             finally:
@@ -222,12 +241,21 @@ class SpatialReasoner:
         answer.latency_s = time.monotonic() - t0
         return answer
 
+    def _check_open(self):
+        if self.closing.is_set():
+            raise CanceledError("canceled: the node is shutting down")
+
     def _check_until(self, until):
         if until is None or self.clock is None:
             return
-        now = self.clock()
-        if until > now + int(self.config.future_tolerance_s * 1e9):
-            raise BadRequestError(f"'until' is {(until - now) / 1e9:.2f} s in the future; use 0 for the latest frame")
+        # Against the clock or the newest frame, whichever is later: replayed stamps may lead the wall clock, and
+        # the clock reads 0 under use_sim_time before the first /clock message.
+        ref = max(self.clock(), self.window.latest_stamp() or 0)
+        if not ref:
+            return
+        if until > ref + int(self.config.future_tolerance_s * 1e9):
+            raise BadRequestError(f"'until' is {(until - ref) / 1e9:.2f} s in the future (after the clock and the "
+                                  "newest frame); use 0 for the latest frame")
 
     def _answer(self, answer, text, options, until, deadline, timeout, cancel, progress, max_new_tokens):
         def check(stage):

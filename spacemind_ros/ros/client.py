@@ -25,6 +25,27 @@ def call(client, request, node, timeout: float):
     return future.result()
 
 
+def wait_until_answering(client, spin, timeout: float) -> bool:
+    """``wait_for_service``, then until an empty request (answered at once: BAD_REQUEST or NOT_READY) comes back.
+
+    The service may match our response reader later than we see it, and rmw_fastrtps drops an answer it cannot
+    deliver within 100 ms: without this, a call made right after discovery can wait for its timeout. ``spin(s)``
+    spins the client's node for ``s`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    if not client.wait_for_service(timeout_sec=timeout):
+        return False
+    while time.monotonic() < deadline:
+        future = client.call_async(client.srv_type.Request())
+        end = min(deadline, time.monotonic() + 0.5)
+        while not future.done() and time.monotonic() < end:
+            spin(0.02)
+        if future.done():
+            return True
+        client.remove_pending_request(future)
+    return False
+
+
 def response_dict(res) -> dict:
     """A response's fields as plain Python: ``frame_stamps`` in ns, NaN as None."""
     out = {}
@@ -84,9 +105,11 @@ def _run(service: str, build, args) -> int:
         print(f"spacemind: error: --namespace {args.namespace!r}: {exc}", file=sys.stderr)
         return 2
     try:
-        client = node.create_client(srv_type, service)
+        from spacemind_ros.ros.qos import SERVICE_QOS
+
+        client = node.create_client(srv_type, service, qos_profile=SERVICE_QOS)  # no lost answers under load
         resolved = node.resolve_service_name(service)
-        if not client.wait_for_service(timeout_sec=args.wait):
+        if not wait_until_answering(client, lambda s: rclpy.spin_once(node, timeout_sec=s), args.wait):
             offered = [n for n in _offered(node, f"spacemind_interfaces/srv/{srv_type.__name__}", args.wait)
                        if n != resolved]  # our own client shows in the graph too
             print(f"spacemind: no {resolved} answered within {args.wait:.0f} s on {describe_environment()}. "

@@ -7,6 +7,8 @@ from start-up so that a request in any state gets an answer (NOT_READY until act
 from __future__ import annotations
 
 import collections
+import os
+import signal
 import sys
 import threading
 import time
@@ -18,6 +20,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallb
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from spacemind_interfaces.action import SpatialQuery as SpatialQueryAction
 from spacemind_interfaces.msg import SpatialAnswer
@@ -27,10 +30,12 @@ from std_msgs.msg import Header
 from spacemind_ros.errors import ErrorCode
 from spacemind_ros.images import compressed_msg_to_rgb8, image_msg_to_rgb8
 from spacemind_ros.pipeline import Answer, RouteAnswer
+from spacemind_ros.pipeline.intake_counters import DropCounter, drop_summary, resolve_stamp
 from spacemind_ros.process_tuning import tune_for_streaming
-from spacemind_ros.ros import diagnostics, names
+from spacemind_ros.ros import diagnostics, log_bridge, names
 from spacemind_ros.ros.conversions import fill_response, time_to_ns
 from spacemind_ros.ros.parameters import declare_all, read_settings
+from spacemind_ros.ros.qos import SERVICE_QOS
 
 
 class _GoalCancel:
@@ -66,9 +71,14 @@ class SpaceMindNode(LifecycleNode):
         self.errors = 0
         self.last_error = ""
         self.last_drop = ""
-        self.configure_error = ""  # why the last configure failed; "" after a successful one
+        self.configure_error = ""  # why the last configure failed, kept until one succeeds (last_error moves on)
         self._dropped_reported = 0
         self._last_frame_at = time.monotonic()  # last frame received (or activation), for stale-input warnings
+        self.node_drops = DropCounter()  # drops before the window (decode, zero_stamp); the window counts its own
+        self._inflight = 0  # query callbacks running (shutdown waits for their CANCELED answers to go out)
+        self._configured = False
+        self._log_handler = log_bridge.install(self.get_logger())  # package logging -> /rosout, ROS levels
+        self.add_on_set_parameters_callback(self._check_parameters)
         self.last_latency_s = float("nan")
         self._recent = collections.deque()  # receive times (monotonic s) of the last 5 s, for the input rate
         self._intake_ms = collections.deque(maxlen=INTAKE_WINDOW)  # intake callback durations of the last frames
@@ -77,12 +87,15 @@ class SpaceMindNode(LifecycleNode):
         self.status_group = MutuallyExclusiveCallbackGroup()
         self.answers_pub = self.create_publisher(SpatialAnswer, names.ANSWERS_TOPIC, 10)
         self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS_TOPIC, 10)
-        self.create_service(SpatialQuery, names.QUERY_SERVICE, self._on_query, callback_group=self.query_group)
-        self.create_service(RouteAdvice, names.ROUTE_SERVICE, self._on_route, callback_group=self.query_group)
+        self.create_service(SpatialQuery, names.QUERY_SERVICE, self._on_query, callback_group=self.query_group,
+                            qos_profile=SERVICE_QOS)
+        self.create_service(RouteAdvice, names.ROUTE_SERVICE, self._on_route, callback_group=self.query_group,
+                            qos_profile=SERVICE_QOS)
         self._action = ActionServer(
             self, SpatialQueryAction, names.QUERY_ACTION, execute_callback=self._on_goal,
             goal_callback=lambda _: GoalResponse.ACCEPT, cancel_callback=lambda _: CancelResponse.ACCEPT,
-            callback_group=self.query_group,
+            callback_group=self.query_group, goal_service_qos_profile=SERVICE_QOS,
+            result_service_qos_profile=SERVICE_QOS, cancel_service_qos_profile=SERVICE_QOS,
         )
         self.create_timer(self.settings.diagnostics_period_s, self._publish_diagnostics,
                           callback_group=self.status_group)
@@ -101,7 +114,9 @@ class SpaceMindNode(LifecycleNode):
             runtime = RuntimeSettings.resolve(s.device, s.dtype)
             model, processor = load_model(s.model_path or None, preset=s.preset, runtime=runtime)
             window = WindowConfig(max_frames=s.window_max_frames, duration_s=s.window_duration_s,
-                                  min_gap_s=s.keyframe_gap_s, min_frames=s.min_frames)
+                                  min_gap_s=s.keyframe_gap_s, min_frames=s.min_frames,
+                                  max_bytes=s.window_max_bytes, max_pixels=s.image_max_pixels,
+                                  max_aspect=s.image_max_aspect)
             config = ReasonerConfig(queue_limit=s.queue_limit, default_timeout_s=s.default_timeout_s,
                                     max_new_tokens=s.max_new_tokens, route_max_new_tokens=s.route_max_new_tokens,
                                     min_new_tokens=s.min_new_tokens, compute_nice=s.compute_nice)
@@ -111,7 +126,7 @@ class SpaceMindNode(LifecycleNode):
             self.last_error = self.configure_error = f"configure failed: {type(exc).__name__}: {exc}"
             self.get_logger().error(self.last_error)
             return TransitionCallbackReturn.FAILURE
-        self.configure_error = ""
+        self.configure_error, self._configured = "", True
         self.get_logger().info(f"configured: {s.model_path or 'preset ' + s.preset} on {runtime.describe()} "
                                f"in {time.perf_counter() - t:.1f} s"
                                + (" (tiny preset: random weights, untrained)" if not s.model_path else ""))
@@ -144,6 +159,7 @@ class SpaceMindNode(LifecycleNode):
         if self.reasoner is not None:
             self.reasoner.close()
         self.reasoner = None
+        self._configured = False
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
@@ -155,12 +171,22 @@ class SpaceMindNode(LifecycleNode):
         t0 = time.perf_counter()
         reasoner, error = self.reasoner, ""
         if reasoner is not None:
+            stamp = resolve_stamp(time_to_ns(header.stamp), self.get_clock().now().nanoseconds)
             try:
-                # No copy: the array views this message's own buffer (rclpy makes a new one per message) or is
-                # a fresh conversion, and nothing writes to either after this callback.
-                reasoner.add_frame(time_to_ns(header.stamp), convert(msg), self._last_camera_info, copy=False)
+                image = convert(msg)
             except Exception as exc:  # noqa: BLE001 - a bad frame is dropped and counted, never raised
-                error = f"frame dropped: {exc}"
+                error, reason = f"frame dropped: {exc}", "decode"
+            else:
+                error, reason = ("frame dropped: stamp 0 and no clock yet", "zero_stamp") if stamp is None else ("", "")
+            if reason:
+                self.node_drops.add(reason)
+            else:
+                try:
+                    # No copy: the array views this message's own buffer (rclpy makes a new one per message) or
+                    # is a fresh conversion, and nothing writes to either after this callback.
+                    reasoner.add_frame(stamp, image, self._last_camera_info, copy=False)
+                except Exception as exc:  # noqa: BLE001 - counted by the window under its reason
+                    error = f"frame dropped: {exc}"
         with self._stats_lock:
             self.received += 1
             self._last_frame_at = time.monotonic()
@@ -198,7 +224,7 @@ class SpaceMindNode(LifecycleNode):
         if not self._active or reasoner is None:
             return self._not_ready(Answer(task=req.task))
         return reasoner.ask(req.question, options=list(req.options), task=req.task or None,
-                            until=self._until(req.until), timeout=req.timeout_s or None, cancel=cancel,
+                            until=self._until(req.until), timeout=req.timeout_s, cancel=cancel,
                             progress=progress)
 
     def _finish(self, answer, question: str, options=()) -> None:
@@ -211,20 +237,56 @@ class SpaceMindNode(LifecycleNode):
                             options=list(options))
         self.answers_pub.publish(fill_response(msg, answer))
 
+    def _tracked(handler):
+        """Counts the query callbacks in flight, so shutdown can wait for their answers to go out."""
+
+        def wrapper(self, *args):
+            with self._stats_lock:
+                self._inflight += 1
+            try:
+                return handler(self, *args)
+            finally:
+                with self._stats_lock:
+                    self._inflight -= 1
+
+        return wrapper
+
+    def _check_parameters(self, params):
+        from rcl_interfaces.msg import SetParametersResult
+
+        for p in params:
+            if p.name == "model_path" and self._configured:
+                return SetParametersResult(successful=False,
+                                           reason="model_path can change only while unconfigured (cleanup first)")
+        return SetParametersResult(successful=True)
+
+    def stop_queries(self, timeout: float = 2.0) -> None:
+        """Shutdown, first step: refuse new queries, cancel the running and queued ones (they answer CANCELED) and
+        wait up to ``timeout`` for their callbacks to return."""
+        self._active = False
+        if self.reasoner is not None:
+            self.reasoner.close()
+        deadline = time.monotonic() + timeout
+        while self._inflight and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    @_tracked
     def _on_query(self, req, res):
         answer = self._run_query(req)
         self._finish(answer, req.question, req.options)
         return fill_response(res, answer)
 
+    @_tracked
     def _on_route(self, req, res):
         reasoner = self.reasoner
         if not self._active or reasoner is None:
             answer = self._not_ready(RouteAnswer(task="route_advice"))
         else:
-            answer = reasoner.route(req.goal, start=req.start or None, timeout=req.timeout_s or None)
+            answer = reasoner.route(req.goal, start=req.start or None, timeout=req.timeout_s)
         self._finish(answer, f"route to: {req.goal}")
         return fill_response(res, answer)
 
+    @_tracked
     def _on_goal(self, goal_handle):
         req = goal_handle.request
 
@@ -260,12 +322,18 @@ class SpaceMindNode(LifecycleNode):
             "active": self._active, "input_rate_hz": f"{rate:.1f}", "frames_received": received,
             "frames_dropped": dropped, "last_drop": self.last_drop, "last_frame_age_s": f"{frame_age:.1f}",
             "window_fill": len(reasoner.window) if reasoner else 0, "window_capacity": s.window_max_frames,
+            "window_bytes": reasoner.window.nbytes if reasoner else 0, "window_max_bytes": s.window_max_bytes,
+            "time_jumps": reasoner.window.stats.time_jumps if reasoner else 0,
+            "frames_downscaled": reasoner.window.stats.downscaled if reasoner else 0,
             "intake_p95_ms": f"{p95:.3f}", "image_topic": self.resolve_topic_name(s.image_topic),
         }
+        # Every drop reason counted (node: decode, zero_stamp; window: duplicate, too_old, future, aspect, ...)
+        intake_values.update(drop_summary(self.node_drops.as_dict(), reasoner.window.drops() if reasoner else None))
         model_values = {
             "active": self._active, "configured": reasoner is not None, "backend": s.backend,
             "model": s.model_path or f"preset:{s.preset}", "trained": bool(s.model_path),
             "last_latency_s": f"{self.last_latency_s:.3f}", "errors": errors, "last_error": last_error,
+            "configure_error": self.configure_error,
         }
         name = self.get_fully_qualified_name().lstrip("/")
         statuses = [
@@ -277,29 +345,41 @@ class SpaceMindNode(LifecycleNode):
         ]
         self.diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=statuses))
 
+
 def main(args=None) -> int:
     tune_for_streaming()  # short GIL hand-over: image callbacks do not wait behind the query thread
-    rclpy.init(args=args)
+    # Our own SIGINT/SIGTERM handling: rclpy's would shut the context down at once, and the queries in flight could
+    # no longer answer. Instead: cancel them (CANCELED goes out), then stop the executor and the context.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     node = SpaceMindNode()
     executor = MultiThreadedExecutor(num_threads=6)
     executor.add_node(node)
-    code = 0
+    spinner = threading.Thread(target=executor.spin, name="executor", daemon=True)
     try:
+        spinner.start()
         if node.settings.autostart:
             if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
                 node.get_logger().error("autostart: configure failed; staying unconfigured")
             else:
                 node.trigger_activate()
-        executor.spin()
+        while not stop.wait(0.2) and spinner.is_alive():
+            pass
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        executor.shutdown()
-        if node.reasoner is not None:
-            node.reasoner.close()
+        node.stop_queries(timeout=2.0)
+        executor.shutdown(timeout_sec=1.0)
+        log_bridge.remove(node._log_handler)
         node.destroy_node()
         rclpy.try_shutdown()
-    return code
+    # Everything that must close is closed (answers sent, DDS left). The interpreter's own teardown (torch's above
+    # all) took 3-8 s on 2 cores, longer than a launcher waits before SIGKILL: skip it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

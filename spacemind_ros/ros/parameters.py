@@ -20,12 +20,18 @@ PARAMS: dict[str, Param] = {
     "camera_info_topic": Param("", "sensor_msgs/CameraInfo topic recorded with each frame; empty = off",
                                read_only=True),
     "window_max_frames": Param(300, "keyframes held at most (memory bound)", 8, 4096),
+    "window_max_bytes": Param(1 << 30, "pixel bytes the window holds at most; the oldest frames go first", 1 << 20,
+                              1 << 40),
+    "image_max_pixels": Param(1920 * 1080, "larger frames are downscaled on intake by an integer factor (0 = never)",
+                              0, 1 << 30),
+    "image_max_aspect": Param(8.0, "frames wider or taller than this ratio are dropped (0 = any)", 0.0, 1000.0),
     "window_duration_s": Param(300.0, "frames older than newest minus this are evicted (s)", 1.0, 3600.0),
     "keyframe_gap_s": Param(1.0, "minimum time between kept keyframes (s)", 0.0, 10.0),
     "min_frames": Param(4, "fewer frames answer NOT_ENOUGH_FRAMES", 1, 64),
     "preset": Param("tiny", "model preset when model_path is empty (tiny = random weights, untrained)",
                     read_only=True),
-    "model_path": Param("", "SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/)", read_only=True),
+    "model_path": Param("", "SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/); changeable while "
+                            "unconfigured"),
     "backend": Param("pytorch", "encoder backend: pytorch (tensorrt engines arrive with the engines issue)",
                      read_only=True),
     "device": Param("auto", "torch device for the model (auto = cuda when present, cpu, cuda, cuda:1)",
@@ -53,6 +59,9 @@ class NodeSettings:
     compressed_topic: str
     camera_info_topic: str
     window_max_frames: int
+    window_max_bytes: int
+    image_max_pixels: int
+    image_max_aspect: float
     window_duration_s: float
     keyframe_gap_s: float
     min_frames: int

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 log = logging.getLogger(__name__)
+_padding_warned: set[tuple[int, int]] = set()  # padded sizes already warned about: once each, not per query
 
 
 def _to_pil_rgb(image) -> Image.Image:
@@ -22,10 +23,14 @@ def _to_pil_rgb(image) -> Image.Image:
 
 
 def resized_shape(width: int, height: int, mode: str = "crop", target_size: int = 518, patch: int = 14):
-    """(new_width, new_height) before cropping/padding; the short side rounds (ties to even) to a multiple of 14."""
+    """(new_width, new_height) before cropping/padding; the short side rounds (ties to even) to a multiple of 14.
+
+    At least one patch: the official rule rounds the short side of a frame wider than ``target_size / 7`` : 1 to
+    zero pixels, which fails the resize.
+    """
     if mode == "pad" and height > width:
-        return round(width * (target_size / height) / patch) * patch, target_size
-    return target_size, round(height * (target_size / width) / patch) * patch
+        return max(patch, round(width * (target_size / height) / patch) * patch), target_size
+    return target_size, max(patch, round(height * (target_size / width) / patch) * patch)
 
 
 def _pad_to(img: torch.Tensor, height: int, width: int, white: float) -> torch.Tensor:
@@ -65,7 +70,10 @@ def stack_images(images: Sequence[torch.Tensor]) -> torch.Tensor:
     max_h = max(t.shape[1] for t in images)
     max_w = max(t.shape[2] for t in images)
     if any(t.shape[1:] != (max_h, max_w) for t in images):
-        log.warning("images of different shapes; padding all to %dx%d with white", max_w, max_h)
+        if (max_w, max_h) not in _padding_warned and len(_padding_warned) < 64:
+            _padding_warned.add((max_w, max_h))
+            log.warning("images of different shapes; padding all to %dx%d with white (said once per size)",
+                        max_w, max_h)
         images = [_pad_to(t, max_h, max_w, white=255) for t in images]
     return torch.stack(list(images)).float().div(255.0)
 
