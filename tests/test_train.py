@@ -1,0 +1,186 @@
+"""Training on the tiny preset over generated scenes: loss, frozen parts, resume, checkpoints, cache, bad input."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from spacemind_ros.pipeline.frame_window import sample_indices
+from spacemind_ros.train.checkpoint import STATE, find_resume
+from spacemind_ros.train.trainer import Trainer
+from tests.train_helpers import scene_frames, tiny_config, write_scenes
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory):
+    return write_scenes(tmp_path_factory.mktemp("scenes"))
+
+
+def trainable(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.fixture(scope="module")
+def run_a(scenes, tmp_path_factory):
+    """6 optimizer steps (3 epochs of 4 samples, global batch 2 = 2 micro-batches), checkpoint at step 3."""
+    out = tmp_path_factory.mktemp("run_a")
+    trainer = Trainer(tiny_config(out, scenes, "output.save_every=3"))
+    frozen_before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if not p.requires_grad}
+    trainable_before = trainable(trainer.model)
+    eval_before = trainer.evaluate()
+    summary = trainer.fit()
+    return dict(trainer=trainer, out=out, summary=summary, frozen_before=frozen_before,
+                trainable_before=trainable_before, eval_before=eval_before)
+
+
+def test_loss_decreases(run_a):
+    s = run_a["summary"]
+    assert s["steps"] == 6 and s["samples_seen"] == 12 and s["accumulation"] == 2 and s["skipped"] == 0
+    assert s["eval_loss"] < 0.5 * run_a["eval_before"], (run_a["eval_before"], s["eval_loss"])
+    losses = [h["loss"] for h in run_a["trainer"].history]
+    assert losses[-1] < losses[0]
+
+
+def test_only_cgmf_and_lora_change_frozen_parts_bit_identical(run_a):
+    model = run_a["trainer"].model
+    names = set(trainable(model))
+    assert names and all(n.startswith("cgmf.") or "lora_" in n for n in names)
+    assert any(n.startswith("cgmf.") for n in names) and any("lora_" in n for n in names)
+    for n, p in model.named_parameters():
+        if n in run_a["frozen_before"]:
+            assert torch.equal(p, run_a["frozen_before"][n]), f"frozen {n} changed"
+    changed = {n for n, p in trainable(model).items() if not torch.equal(p, run_a["trainable_before"][n])}
+    assert any(n.startswith("cgmf.") for n in changed) and any("lora_A" in n for n in changed) \
+        and any("lora_B" in n for n in changed)
+
+
+def test_log_curve_tensorboard_and_atomic_checkpoints(run_a):
+    out = run_a["out"]
+    rows = (out / "train_log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,epoch,loss,lr") and len(rows) == 7
+    assert (out / "loss_curve.png").stat().st_size > 1000
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert (out / "checkpoint-000003" / STATE / "state.json").is_file()
+    assert (out / "latest").read_text().strip() == "final"
+    assert not list(out.glob(".*tmp*"))
+    for folder in (out / "checkpoint-000003", out / "final"):
+        assert {p.name for p in folder.iterdir()} >= {"spacemind_config.json", "cgmf.safetensors", "lora"}
+
+
+def test_resume_equals_uninterrupted(run_a, scenes, tmp_path):
+    resumed = Trainer(tiny_config(tmp_path, scenes, f"output.resume='{run_a['out'] / 'checkpoint-000003'}'"))
+    assert resumed.step == 3
+    resumed.fit()
+    a, b = trainable(run_a["trainer"].model), trainable(resumed.model)
+    assert a.keys() == b.keys()
+    for n in a:
+        assert torch.equal(a[n], b[n]), n
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in run_a["trainer"].history[3:]]
+
+
+def test_interrupted_save_leaves_no_checkpoint(run_a, scenes, tmp_path, monkeypatch):
+    trainer = Trainer(tiny_config(tmp_path, scenes, "train.max_steps=1"))
+    trainer.save(tmp_path / "checkpoint-000001")
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(trainer.model, "save_pretrained", crash)
+    with pytest.raises(OSError):
+        trainer.save(tmp_path / "checkpoint-000002")
+    assert not (tmp_path / "checkpoint-000002").exists()
+    assert find_resume("auto", tmp_path) == tmp_path / "checkpoint-000001"
+
+
+def test_checkpoint_loads_in_the_pipeline_and_answers(run_a):
+    from spacemind_ros.model.presets import load_model
+    from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
+
+    model, processor = load_model(run_a["out"] / "final")
+    trained = trainable(run_a["trainer"].model)
+    loaded = dict(model.named_parameters())
+    for n, p in trained.items():
+        assert torch.equal(loaded[n], p), n
+    reasoner = SpatialReasoner(model, processor, WindowConfig(min_gap_s=0.0, min_frames=4),
+                               ReasonerConfig(feature_cache=False))
+    try:
+        for stamp, img in scene_frames(0, 12):
+            reasoner.add_frame(stamp, img)
+        answer = reasoner.ask("Which object is closest to the red box?", ["A. green box", "B. blue box"])
+        assert answer.success, answer.error_message
+        assert answer.task == "object_rel_distance" and answer.answer
+    finally:
+        reasoner.close()
+
+
+def test_encoder_cache_gives_the_same_loss(scenes, tmp_path):
+    live = Trainer(tiny_config(tmp_path / "live", scenes, "train.max_steps=4", "output.tensorboard=false"))
+    live_summary = live.fit()
+    cached = Trainer(tiny_config(tmp_path / "cached", scenes, "train.max_steps=4", "output.tensorboard=false",
+                                 f"train.encoder_cache='{tmp_path / 'cache'}'"))
+    summary = cached.fit()
+    # epoch 1 computes and writes every sample's encoder outputs; epoch 2 reads them back
+    assert summary["encoder_cache"]["entries"] == 4 and summary["encoder_cache"]["size_bytes"] > 0
+    assert summary["encoder_cache"]["hits"] >= 4
+    assert [h["loss"] for h in cached.history] == [h["loss"] for h in live.history]
+    assert summary["eval_loss"] == live_summary["eval_loss"]
+    a, b = trainable(live.model), trainable(cached.model)
+    assert all(torch.equal(a[n], b[n]) for n in a)
+
+
+def test_bad_samples_are_skipped_and_named(scenes, tmp_path):
+    rows = [json.loads(line) for line in scenes.read_text().splitlines()]
+    bad_media = dict(rows[0], id="missing-bag", bag="bags/nowhere")
+    bad_answer = dict(rows[1], id="bad-answer", ground_truth="E")
+    (tmp_path / "garbage.mp4").write_bytes(b"not a video at all" * 10)
+    bad_video = dict(rows[0], id="bad-video", bag=None, video="garbage.mp4")
+    bad_topic = dict(rows[0], id="bad-topic", image_topic="/nothing")
+    jsonl = tmp_path / "mixed.jsonl"
+    for r in rows:
+        r["bag"] = str(scenes.parent / r["bag"])
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in [*rows, bad_media, bad_answer, bad_video, bad_topic])
+                     + "{not json\n")
+    trainer = Trainer(tiny_config(tmp_path / "out", jsonl, "train.epochs=1", "train.global_batch=7",
+                                  f"data.train=[{{format: scenes, path: '{jsonl}', media_root: '{tmp_path}'}}]",
+                                  "data.eval=[]"))
+    summary = trainer.fit()
+    assert summary["steps"] == 1 and summary["samples_seen"] == 4
+    files = {s["file"]: s["reason"] for s in summary["skipped_samples"]}
+    assert summary["skipped"] == 5, files
+    assert any(f.endswith("nowhere") for f in files) and any(f.endswith("garbage.mp4") for f in files)
+    assert any("not among the options" in r for r in files.values())
+    assert any("not JSON" in r for r in files.values())
+    assert any("/nothing" in r for r in files.values())
+
+
+def test_sampling_reuses_the_node_sampler(tmp_path):
+    """34 -> 32 in production; here 6 -> 4 of 12 frames from a bag, a frame folder and a video."""
+    import av
+    from PIL import Image
+
+    from spacemind_ros.pipeline.sources import write_image_bag
+    from spacemind_ros.train.data import sampling_config
+    from spacemind_ros.train.media import sampled_frames
+
+    frames = [np.full((32, 48, 3), 10 + 20 * i, np.uint8) for i in range(12)]
+    sampling = sampling_config(6, 1, 2)
+    expected = sample_indices(12, sampling)
+    assert expected == [2, 4, 7, 9]
+    assert sampling_config().target_frames == 32
+    write_image_bag(tmp_path / "bag", "/cam", [(i * 100_000_000, f) for i, f in enumerate(frames)])
+    (tmp_path / "frames").mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(tmp_path / "frames" / f"{i:03d}.png")
+    with av.open(str(tmp_path / "v.mp4"), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        for f in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        container.mux(stream.encode())
+    for kind, path in (("bag", tmp_path / "bag"), ("frames", tmp_path / "frames"), ("video", tmp_path / "v.mp4")):
+        got = sampled_frames(kind, path, sampling, topic="/cam")
+        means = [float(g.mean()) for g in got]
+        assert means == pytest.approx([10 + 20 * i for i in expected], abs=3), kind
+    got = sampled_frames("bag", tmp_path / "bag", sampling, topic="/cam", until_ns=5 * 100_000_000)
+    assert [float(g.mean()) for g in got] == pytest.approx([10 + 20 * i for i in sample_indices(6, sampling)])
