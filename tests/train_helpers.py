@@ -44,7 +44,7 @@ def tiny_config(out: Path, jsonl: Path, *overrides: str, eval_same: bool = True)
     data = f"[{{format: scenes, path: '{jsonl}'}}]"
     return load_config(None, [
         f"data.train={data}", *( [f"data.eval={data}"] if eval_same else []),
-        "data.sample_frames=10", "data.drop_ends=1", "data.min_frames=2",
+        "data.sample_frames=6", "data.drop_ends=1", "data.min_frames=2",
         "train.lr=1e-2", "train.warmup_ratio=0", "train.global_batch=2", "train.micro_batch=1", "train.epochs=3",
         "train.device=cpu", f"output.dir='{out}'", "output.progress_bar=false", "output.save_every=0",
         *overrides])
