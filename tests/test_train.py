@@ -173,14 +173,14 @@ def test_two_gloo_processes_keep_replicas_identical_and_match_one_process(run_a,
 
 def test_bad_samples_are_skipped_and_named(scenes, tmp_path):
     rows = [json.loads(line) for line in scenes.read_text().splitlines()]
-    bad_media = dict(rows[0], id="missing-bag", bag="bags/nowhere")
+    for r in rows:
+        r["bag"] = str(scenes.parent / r["bag"])
+    bad_media = dict(rows[0], id="missing-bag", bag=str(tmp_path / "bags" / "nowhere"))
     bad_answer = dict(rows[1], id="bad-answer", ground_truth="E")
     (tmp_path / "garbage.mp4").write_bytes(b"not a video at all" * 10)
     bad_video = dict(rows[0], id="bad-video", bag=None, video="garbage.mp4")
     bad_topic = dict(rows[0], id="bad-topic", image_topic="/nothing")
     jsonl = tmp_path / "mixed.jsonl"
-    for r in rows:
-        r["bag"] = str(scenes.parent / r["bag"])
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in [*rows, bad_media, bad_answer, bad_video, bad_topic])
                      + "{not json\n")
     trainer = Trainer(tiny_config(tmp_path / "out", jsonl, "train.epochs=1", "train.global_batch=7",
@@ -188,12 +188,12 @@ def test_bad_samples_are_skipped_and_named(scenes, tmp_path):
                                   "data.eval=[]"))
     summary = trainer.fit()
     assert summary["steps"] == 1 and summary["samples_seen"] == 4
-    files = {s["file"]: s["reason"] for s in summary["skipped_samples"]}
-    assert summary["skipped"] == 5, files
-    assert any(f.endswith("nowhere") for f in files) and any(f.endswith("garbage.mp4") for f in files)
-    assert any("not among the options" in r for r in files.values())
-    assert any("not JSON" in r for r in files.values())
-    assert any("/nothing" in r for r in files.values())
+    skipped = [(s["file"], s["reason"]) for s in summary["skipped_samples"]]
+    assert summary["skipped"] == 5, skipped
+    assert any(f.endswith("nowhere") for f, _ in skipped) and any(f.endswith("garbage.mp4") for f, _ in skipped)
+    assert any(f == str(jsonl) and "not among the options" in r for f, r in skipped)
+    assert any(f == str(jsonl) and "line 9 is not JSON" in r for f, r in skipped)
+    assert any("'/nothing' is not in" in r for _, r in skipped)
 
 
 def test_sampling_reuses_the_node_sampler(tmp_path):
@@ -223,6 +223,7 @@ def test_sampling_reuses_the_node_sampler(tmp_path):
     for kind, path in (("bag", tmp_path / "bag"), ("frames", tmp_path / "frames"), ("video", tmp_path / "v.mp4")):
         got = sampled_frames(kind, path, sampling, topic="/cam")
         means = [float(g.mean()) for g in got]
-        assert means == pytest.approx([10 + 20 * i for i in expected], abs=3), kind
+        # frames differ by 20 grey levels: a lossy codec's few levels of error cannot confuse them
+        assert means == pytest.approx([10 + 20 * i for i in expected], abs=8 if kind == "video" else 0), kind
     got = sampled_frames("bag", tmp_path / "bag", sampling, topic="/cam", until_ns=5 * 100_000_000)
     assert [float(g.mean()) for g in got] == pytest.approx([10 + 20 * i for i in sample_indices(6, sampling)])
