@@ -227,3 +227,43 @@ def test_sampling_reuses_the_node_sampler(tmp_path):
         assert means == pytest.approx([10 + 20 * i for i in expected], abs=8 if kind == "video" else 0), kind
     got = sampled_frames("bag", tmp_path / "bag", sampling, topic="/cam", until_ns=5 * 100_000_000)
     assert [float(g.mean()) for g in got] == pytest.approx([10 + 20 * i for i in sample_indices(6, sampling)])
+
+
+def test_evaluation_scores_greedy_answers_with_the_eval_tools_scorer(run_a, monkeypatch):
+    import spacemind_ros.train.trainer as trainer_module
+
+    seen = []
+
+    def score(task, prediction, target):
+        seen.append((task, prediction, target))
+        return 1.0 if prediction.split(" ")[0].rstrip(".") == target else 0.0
+
+    monkeypatch.setattr(trainer_module, "_official_scorer",
+                        lambda: (score, ("object_counting", "object_rel_distance")))
+    trainer = run_a["trainer"]
+    loss = trainer.evaluate()
+    assert loss == run_a["summary"]["eval_loss"]  # evaluation changes nothing
+    assert sorted(t for t, _, _ in seen) == ["object_counting"] * 2 + ["object_rel_distance"] * 2
+    assert sorted(g for _, _, g in seen) == ["3", "4", "A", "B"]
+    assert all(isinstance(p, str) for _, p, _ in seen)
+    assert trainer.last_eval_score == sum(score(*x) for x in seen[:4]) / 4
+
+
+def test_gradient_checkpointing_and_the_no_cgmf_rung(scenes, tmp_path):
+    """Checkpointing recomputes the same numbers; cgmf_variant 'none' trains LoRA only (CGMF stays identity)."""
+    plain = Trainer(tiny_config(tmp_path / "a", scenes, "train.max_steps=1", "output.tensorboard=false"))
+    ckpt = Trainer(tiny_config(tmp_path / "b", scenes, "train.max_steps=1", "output.tensorboard=false",
+                               "train.gradient_checkpointing=true"))
+    plain.fit()
+    ckpt.fit()
+    assert plain.history[0]["loss"] == pytest.approx(ckpt.history[0]["loss"], rel=1e-6)
+    a, b = trainable(plain.model), trainable(ckpt.model)
+    for n in a:
+        torch.testing.assert_close(a[n], b[n], rtol=1e-5, atol=1e-7)
+    none = Trainer(tiny_config(tmp_path / "c", scenes, "train.max_steps=2", "output.tensorboard=false",
+                               "model.cgmf_variant=none", "data.eval=[]"))
+    cgmf_before = {k: v.clone() for k, v in none.model.cgmf.state_dict().items()}
+    none.fit()
+    assert set(trainable(none.model)) and all("lora_" in n for n in trainable(none.model))
+    assert all(torch.equal(v, none.model.cgmf.state_dict()[k]) for k, v in cgmf_before.items())
+    assert not torch.equal(none.model.cgmf.output_proj.weight, plain.model.cgmf.output_proj.weight)

@@ -72,6 +72,8 @@ class TrainSection:
     eval_every: int = _f(0, "evaluate on the held-out set every N optimizer steps (0 = only at the end if there is "
                             "one)")
     eval_max_samples: int = _f(64, "held-out samples per evaluation")
+    eval_generate: bool = _f(True, "also answer the held-out VSI-Bench questions greedily and score them with the "
+                                   "evaluation tool's official scorer (spacemind_ros.eval), where it is installed")
 
 
 @dataclass

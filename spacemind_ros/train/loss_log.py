@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "samples", "skipped", "samples_per_s", "eval_loss")
+COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "samples", "skipped", "samples_per_s", "eval_loss", "eval_score")
 
 
 class LossLog:
@@ -29,7 +29,7 @@ class LossLog:
         if self._tb is not None:
             for k, v in row.items():
                 if k != "step" and isinstance(v, (int, float)):
-                    self._tb.add_scalar(f"train/{k}" if k != "eval_loss" else "eval/loss", v, row["step"])
+                    self._tb.add_scalar(f"eval/{k[5:]}" if k.startswith("eval_") else f"train/{k}", v, row["step"])
 
     def close(self) -> None:
         self._file.close()

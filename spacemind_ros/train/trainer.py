@@ -63,6 +63,15 @@ class AnswerLoss(nn.Module):
         return F.cross_entropy(logits, targets[keep])
 
 
+def _official_scorer():
+    """(score_official, question types) from the evaluation tool, or None where it is not installed."""
+    try:
+        from spacemind_ros.eval.scoring import QUESTION_TYPES, score_official
+    except ImportError:
+        return None
+    return score_official, QUESTION_TYPES
+
+
 def lr_lambda(total_steps: int, warmup_steps: int):
     def f(step: int) -> float:
         if warmup_steps and step < warmup_steps:
@@ -115,6 +124,7 @@ class Trainer:
             fp = encoder_fingerprint(self.model, self.weights_dtype) + ("" if self.use_cgmf else "-novggt")
             self.cache = EncoderCache(t.encoder_cache, fp)
         self.skipped: list[Skipped] = []
+        self.last_eval_score: float | None = None
         self.train_records, self.eval_records = self._read_data()
         self.dataset = QADataset(self.train_records, self.processor, self.sampling, self.cache)
         self.collator = Collator(self.processor.tokenizer.pad_token_id)
@@ -265,6 +275,7 @@ class Trainer:
                        "grad_norm": float(grad_norm), "samples": self.samples_seen, "skipped": int(n_skipped)}
                 if t.eval_every and self.step % t.eval_every == 0 and self.eval_records:
                     row["eval_loss"] = self.evaluate()
+                    row["eval_score"] = self.last_eval_score
                 self.history.append(row)
                 if logger is not None and (self.step % cfg.output.log_every == 0 or "eval_loss" in row):
                     now = time.perf_counter()
@@ -291,6 +302,7 @@ class Trainer:
             "samples_seen": self.samples_seen, "world_size": self.dist.world_size, "accumulation": self.accum,
             "train_samples": len(self.train_records), "eval_samples": len(self.eval_records),
             "final_loss": self.history[-1]["loss"] if self.history else None, "eval_loss": eval_loss,
+            "eval_score": self.last_eval_score,
             "seconds": elapsed, "samples_per_s": (self.samples_seen - samples_at_start) / max(elapsed, 1e-9),
             "skipped": len(skipped_all), "skipped_samples": skipped_all[:200], "final_checkpoint": str(final),
             "replica_digests": digests, "replicas_identical": len(set(digests)) == 1,
@@ -310,21 +322,41 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> float:
-        """Mean answer-token loss on the held-out split (sharded over ranks). Generation-based VSI-Bench scores
-        are the evaluation tool's job (``spacemind-eval`` on a saved checkpoint)."""
+        """Mean answer-token loss on the held-out split (sharded over ranks). Where the evaluation tool's official
+        VSI-Bench scorer is installed (``spacemind_ros.eval.scoring``), each VSI-Bench question is also answered
+        greedily (16 tokens, like the benchmark) and scored; the mean lands in ``self.last_eval_score``."""
         records = self.eval_records[: self.cfg.train.eval_max_samples]
         dataset = QADataset(records, self.processor, self.sampling, self.cache)
+        scorer = _official_scorer() if self.cfg.train.eval_generate else None
         self.loss_module.eval()
-        total = count = 0.0
+        total = count = score = scored = 0.0
         for i in range(self.dist.rank, len(dataset), self.dist.world_size):
             batch = self.collator([dataset[i]])
             self._note_skipped(batch["skipped"])
-            if batch["samples"]:
-                total += float(self.micro_loss(batch, self.loss_module))
-                count += 1
+            if not batch["samples"]:
+                continue
+            total += float(self.micro_loss(batch, self.loss_module))
+            count += 1
+            rec = records[i]
+            if scorer is not None and rec.task in scorer[1]:
+                score += scorer[0](rec.task, self.answer(batch), rec.answer)
+                scored += 1
         self.train_mode()
-        total, count = all_reduce_sum(self.dist, [total, count])
+        total, count, score, scored = all_reduce_sum(self.dist, [total, count, score, scored])
+        self.last_eval_score = score / scored if scored else None
         return total / count if count else float("nan")
+
+    @torch.no_grad()
+    def answer(self, batch: dict, max_new_tokens: int = 16) -> str:
+        """Greedy answer text for a one-sample batch: the prompt (labels == -100) is fed, the answer generated."""
+        m = self.model
+        (visual, patch, camera), = self.features(batch)
+        prompt_len = int((batch["labels"][0] != IGNORE).nonzero()[0])
+        ids = batch["input_ids"][:, :prompt_len].to(self.dist.device)
+        with self._autocast():
+            fused = m.cgmf(visual, patch, camera) if self.use_cgmf else visual
+            new = m.greedy_decode(m.embed(ids, fused), None, max_new_tokens)
+        return self.processor.decode(new[0])
 
     def save(self, folder: Path) -> Path:
         save_encoders = self.cfg.model.save_encoders
