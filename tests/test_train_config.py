@@ -98,3 +98,29 @@ def test_prompt_is_the_serving_prompt_and_labels_cover_the_answer_only():
     assert (labels[: len(served)] == IGNORE).all()
     assert processor.tokenizer.decode(ids[len(served):]) == "B<|im_end|>"
     assert labels[len(served):].tolist() == ids[len(served):].tolist()
+
+
+def test_encoder_cache_round_trip_and_damaged_entries(tmp_path):
+    import torch
+
+    from spacemind_ros.train.data import sampling_config
+    from spacemind_ros.train.encoder_cache import EncoderCache
+    from spacemind_ros.train.records import make_record
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x" * 10)
+    rec = make_record(id=1, question="How many chairs?", options=[], answer="2", media=video,
+                      question_type="object_counting")
+    cache = EncoderCache(tmp_path / "cache", "fp")
+    key = cache.key(rec, sampling_config())
+    assert key != cache.key(rec, sampling_config(sample_frames=16))
+    assert cache.load(key) is None
+    t = [torch.randn(2, 3, 4), torch.randn(2, 5, 6), torch.randn(2, 1, 6)]
+    cache.save(key, *t)
+    got = cache.load(key)
+    assert all(torch.equal(got[k], v) for k, v in zip(("visual", "patch_tokens", "camera_tokens"), t))
+    assert cache.entries() == 1 and cache.size_bytes() > 0
+    cache.path(key).write_bytes(b"half a file")
+    assert cache.load(key) is None  # recomputed, never trusted
+    video.write_bytes(b"y" * 11)  # the media changed: a new key
+    assert cache.key(rec, sampling_config()) != key

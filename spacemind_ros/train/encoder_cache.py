@@ -41,7 +41,6 @@ class EncoderCache:
     def __init__(self, folder: str | Path, fingerprint: str):
         self.folder = Path(folder) / fingerprint
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.hits = self.misses = 0
 
     @staticmethod
     def key(record, sampling) -> str:
@@ -64,7 +63,6 @@ class EncoderCache:
 
         path = self.path(key)
         if not path.is_file():
-            self.misses += 1
             return None
         try:
             tensors = load_file(str(path))
@@ -72,9 +70,7 @@ class EncoderCache:
                 raise ValueError(f"fields {sorted(tensors)}")
         except Exception as exc:  # noqa: BLE001 - a damaged entry is recomputed, never trusted
             log.warning("encoder cache entry %s is unreadable (%s); recomputing it", path, exc)
-            self.misses += 1
             return None
-        self.hits += 1
         return tensors
 
     def save(self, key: str, visual: torch.Tensor, patch_tokens: torch.Tensor, camera_tokens: torch.Tensor) -> None:

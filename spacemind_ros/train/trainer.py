@@ -125,6 +125,7 @@ class Trainer:
             self.cache = EncoderCache(t.encoder_cache, fp)
         self.skipped: list[Skipped] = []
         self.last_eval_score: float | None = None
+        self.cache_hits = self.cache_misses = 0
         self.train_records, self.eval_records = self._read_data()
         self.dataset = QADataset(self.train_records, self.processor, self.sampling, self.cache)
         self.collator = Collator(self.processor.tokenizer.pad_token_id)
@@ -197,6 +198,7 @@ class Trainer:
         m, device, out = self.model, self.dist.device, []
         for s in batch["samples"]:
             if "visual" in s:
+                self.cache_hits += 1  # counted here: DataLoader workers' own counters never reach this process
                 out.append(tuple(s[k].to(device) for k in ("visual", "patch_tokens", "camera_tokens")))
                 continue
             with torch.no_grad(), self._autocast():
@@ -207,6 +209,7 @@ class Trainer:
                 else:
                     patch = camera = visual.new_zeros((visual.shape[0], 0, 0))
             if self.cache is not None and s.get("cache_key"):
+                self.cache_misses += 1
                 self.cache.save(s["cache_key"], visual, patch, camera)
             out.append((visual, patch, camera))
         return out
@@ -308,7 +311,7 @@ class Trainer:
             "replica_digests": digests, "replicas_identical": len(set(digests)) == 1,
             "encoder_cache": None if self.cache is None else {
                 "folder": str(self.cache.folder), "entries": self.cache.entries(),
-                "size_bytes": self.cache.size_bytes(), "hits": self.cache.hits, "misses": self.cache.misses},
+                "size_bytes": self.cache.size_bytes(), "hits": self.cache_hits, "misses": self.cache_misses},
         }
         if logger is not None:
             logger.close()
