@@ -192,12 +192,13 @@ SHIPPED = {
     **{f"ablation-{v}": (f"Ablation ladder rung '{v}' (../shared/spec/cgmf.md, Table 4): the paper recipe with "
                          f"model.cgmf_variant={v}.", _8B + [f"model.cgmf_variant={v}", f"output.dir=runs/ablation-{v}"])
        for v in ("none", "shallow", "token_weight", "geometric_bias")},
-    "tiny-scenes": ("CPU smoke run: tiny preset (random base weights) on the synthetic scenes' question JSONL.\n"
-                    "spacemind-train --config config/train/tiny-scenes.yaml data.train='[{format: scenes, path: "
-                    "scenes/questions.jsonl}]'",
+    "tiny-scenes": ("CPU smoke run: tiny preset (random base weights) on the synthetic scenes (spacemind-scenes generate "
+                    "--out scenes:\nscenes/train.jsonl and scenes/heldout.jsonl, bags relative to them).\n"
+                    "spacemind-train --config config/train/tiny-scenes.yaml",
                     ["train.lr=5e-3", "train.global_batch=4", "train.epochs=3", "train.warmup_ratio=0.1",
-                     "output.dir=runs/tiny-scenes", "output.save_every=20",
-                     "data.train=[{format: scenes, path: scenes/questions.jsonl}]", "data.eval_fraction=0.1",
+                     "output.dir=runs/tiny-scenes", "output.save_every=20", "train.eval_every=20",
+                     "data.train=[{format: scenes, path: scenes/train.jsonl}]",
+                     "data.eval=[{format: scenes, path: scenes/heldout.jsonl}]",
                      "train.encoder_cache=runs/tiny-scenes/encoder_cache"]),
 }
 
