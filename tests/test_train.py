@@ -267,3 +267,18 @@ def test_gradient_checkpointing_and_the_no_cgmf_rung(scenes, tmp_path):
     assert set(trainable(none.model)) and all("lora_" in n for n in trainable(none.model))
     assert all(torch.equal(v, none.model.cgmf.state_dict()[k]) for k, v in cgmf_before.items())
     assert not torch.equal(none.model.cgmf.output_proj.weight, plain.model.cgmf.output_proj.weight)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CPU build of torch, or no GPU here)")
+def test_bf16_autocast_training_on_cuda(scenes, tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, scenes, "train.device=cuda", "train.max_steps=2",
+                                  "output.tensorboard=false"))
+    assert trainer.autocast and trainer.weights_dtype == torch.bfloat16
+    frozen = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if not p.requires_grad}
+    summary = trainer.fit()
+    assert all(np.isfinite(h["loss"]) for h in trainer.history) and summary["steps"] == 2
+    for n, p in trainer.model.named_parameters():
+        if p.requires_grad:
+            assert p.dtype == torch.float32 and p.device.type == "cuda", n
+        else:
+            assert p.dtype == torch.bfloat16 and torch.equal(p, frozen[n]), n
