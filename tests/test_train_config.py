@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_configs_are_generated_and_documented(name):
     path = ROOT / "config" / "train" / f"{name}.yaml"
-    assert path.read_text() == render_shipped(name), f"regenerate: python -m spacemind_ros.train.config"
+    assert path.read_text() == render_shipped(name), "regenerate: python -m spacemind_ros.train.config"
     config = load_config(path)
     assert isinstance(config, TrainConfig)
 

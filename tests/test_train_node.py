@@ -7,7 +7,7 @@ from spacemind_ros.train.trainer import Trainer
 from tests.rostools import call, ros_node, spawn, start_node, stop, wait_for
 from tests.train_helpers import TOPIC, tiny_config, write_scenes
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
 def test_node_serves_a_trained_checkpoint(tmp_path):

@@ -74,7 +74,7 @@ def plot_loss_curve(csv_path: str | Path, png_path: str | Path, size=(800, 480))
             y = y0 + frac * (y1 - y0)
             d.text((5, at(x0, y)[1] - 6), f"{y:.3g}", fill="black")
             x = x0 + frac * (x1 - x0)
-            d.text((at(x, y0)[0] - 10, bottom + 8), f"{x:.0f}", fill="black")
+            d.text((at(x, y0)[0] - 10, bottom + 8), f"{x:g}", fill="black")
     png_path = Path(png_path)
     img.save(png_path)
     return png_path

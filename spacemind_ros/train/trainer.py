@@ -314,6 +314,8 @@ class Trainer:
                 "size_bytes": self.cache.size_bytes(), "hits": self.cache_hits, "misses": self.cache_misses},
         }
         if logger is not None:
+            if eval_loss is not None:  # the final evaluation closes the eval curve
+                logger.log({"step": self.step, "eval_loss": eval_loss, "eval_score": self.last_eval_score})
             logger.close()
             plot_loss_curve(logger.csv_path, self.out / "loss_curve.png")
             (self.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
