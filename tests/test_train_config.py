@@ -124,3 +124,12 @@ def test_encoder_cache_round_trip_and_damaged_entries(tmp_path):
     assert cache.load(key) is None  # recomputed, never trusted
     video.write_bytes(b"y" * 11)  # the media changed: a new key
     assert cache.key(rec, sampling_config()) != key
+
+
+def test_a_one_line_jsonl_is_one_record(tmp_path):
+    row = {"id": 7, "dataset": "d", "scene_name": "s", "question_type": "object_rel_distance", "question": "Closest?",
+           "options": ["A. x", "B. y"], "ground_truth": "B", "bag": "bag", "image_topic": "/camera/image_raw"}
+    (tmp_path / "q.jsonl").write_text(json.dumps(row) + "\n")
+    records, skipped = read_dataset({"format": "scenes", "path": str(tmp_path / "q.jsonl")})
+    assert [r.id for r in records] == ["7"] and not skipped
+    assert records[0].media == str(tmp_path / "bag") and records[0].topic == "/camera/image_raw"

@@ -51,9 +51,10 @@ def _load_items(path: Path) -> tuple[list, list[BadSample]]:
     if stripped.startswith("["):
         return json.loads(text), []
     if stripped.startswith("{") and "\n{" not in stripped.rstrip():
-        obj = json.loads(text)
-        lists = [v for v in obj.values() if isinstance(v, list)]
-        return (lists[0] if len(lists) == 1 else [obj]), []
+        obj = json.loads(text)  # one object: a record (one JSON line), or a wrapper like SQA3D's {"questions": [...]}
+        lists = [v for v in obj.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        is_record = any(k in obj for k in ("question", "conversations"))
+        return (lists[0] if len(lists) == 1 and not is_record else [obj]), []
     items, bad = [], []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
