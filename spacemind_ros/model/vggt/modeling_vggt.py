@@ -57,11 +57,20 @@ class VGGT(nn.Module):
             num_heads=self.config.camera_num_heads, mlp_ratio=self.config.mlp_ratio,
         )
 
-    def _autocast(self, images: torch.Tensor, dtype: torch.dtype | None):
-        """bf16/fp16 autocast for the aggregator on CUDA, as the official README runs it; off on CPU."""
-        if dtype is None or images.device.type != "cuda":
+    @staticmethod
+    def _autocast(images: torch.Tensor, dtype: torch.dtype | None):
+        """Autocast for the aggregator in ``dtype`` (the official code uses bf16 on CUDA); None = off.
+
+        The caller decides the device policy (spacemind_ros.runtime: on CUDA only); CPU autocast works too and is
+        what the CPU tests compare against float32.
+        """
+        if dtype is None:
             return nullcontext()
-        return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast(images.device.type, dtype=dtype)
+
+    @property
+    def head_dtype(self) -> torch.dtype:
+        return self.camera_head.pose_branch.fc1.weight.dtype
 
     def forward(self, images: torch.Tensor, layers: Iterable[int] = (-1,),
                 autocast_dtype: torch.dtype | None = None) -> VGGTOutput:
@@ -72,7 +81,7 @@ class VGGT(nn.Module):
         with self._autocast(images, autocast_dtype):
             outputs = self.aggregator(images, layers=[*layers, last])
         with torch.autocast(images.device.type, enabled=False):  # heads in float32, as upstream
-            pose_enc_list = self.camera_head(outputs[last].float(), self.config.camera_num_iterations)
+            pose_enc_list = self.camera_head(outputs[last].to(self.head_dtype), self.config.camera_num_iterations)
         wanted = set(self.aggregator.resolve_layers(layers))
         return VGGTOutput({i: t for i, t in outputs.items() if i in wanted}, pose_enc_list,
                           self.aggregator.patch_start_idx)
@@ -110,7 +119,6 @@ class VGGT(nn.Module):
         with torch.device("meta"):
             model = cls(config)
         load_strict_subset(model, state, source=str(path))
-        model.aggregator.init_normalization()
         model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
         return model.eval()
 
