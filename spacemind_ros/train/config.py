@@ -63,8 +63,9 @@ class TrainSection:
     seed: int = _f(42, "seed of data order, dropout and every RNG")
     device: str = _f("auto", "auto (cuda if available), cpu, cuda, cuda:N (under torchrun: the local rank's GPU)")
     precision: str = _f("auto", "auto (bf16 autocast on GPU, fp32 on CPU), bf16, fp32")
-    weights_dtype: str = _f("auto", "dtype of the frozen base weights: auto (bfloat16 on GPU, float32 on CPU), "
-                                    "bfloat16, float32")
+    weights_dtype: str = _f("auto", "dtype of the frozen InternVL weights (ViT, projector, LLM): auto (bfloat16 on "
+                                    "GPU, float32 on CPU), bfloat16, float32; VGGT stays float32 under autocast "
+                                    "like the node")
     gradient_checkpointing: bool = _f(False, "recompute LLM layer activations in backward (less memory, ~30% "
                                              "slower)")
     encoder_cache: str | None = _f(None, "folder for the frozen encoders' outputs per sample (InternViT tokens, "

@@ -34,7 +34,8 @@ def tokenize_sample(processor, num_frames: int, record: QARecord) -> tuple[torch
     """(input_ids [L], labels [L]): the serving prompt for ``num_frames`` frames + answer + ``<|im_end|>``."""
     prompt = processor.encode(num_frames, record.prompt_text).input_ids[0]
     tok = processor.tokenizer
-    answer = tok(record.answer, add_special_tokens=False)["input_ids"] + [tok.convert_tokens_to_ids("<|im_end|>")]
+    answer = tok(record.answer, add_special_tokens=False, split_special_tokens=True)["input_ids"]  # plain text
+    answer = answer + [tok.convert_tokens_to_ids("<|im_end|>")]
     answer = torch.tensor(answer, dtype=torch.long)
     labels = torch.cat([torch.full_like(prompt, IGNORE), answer])
     return torch.cat([prompt, answer]), labels

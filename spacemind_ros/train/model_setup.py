@@ -27,17 +27,20 @@ def _cgmf(section: ModelSection, dims: CGMFConfig) -> CGMFConfig:
 
 
 def build_training_model(section: ModelSection, device: torch.device, weights_dtype: torch.dtype):
-    """(model, processor) on ``device``: frozen weights in ``weights_dtype``, trainable ones in float32.
+    """(model, processor) on ``device``: frozen InternVL weights in ``weights_dtype`` and VGGT in float32 (placed
+    like the node places them, ``SpaceMindModel.place``); trainable weights (CGMF, LoRA) in float32.
 
     ``cgmf_variant: none`` keeps CGMF frozen at its identity initialisation (the base InternVL3 + LoRA rung)."""
     from spacemind_ros.model.modeling_spacemind import SpaceMindModel, load_internvl
     from spacemind_ros.model.presets import build_tiny, spacemind_8b_config, tiny_config
     from spacemind_ros.model.processing_spacemind import SpaceMindProcessor
     from spacemind_ros.model.vggt import VGGT
+    from spacemind_ros.runtime import RuntimeSettings
 
+    runtime = RuntimeSettings(device, weights_dtype)
     if section.init_from:
         model = SpaceMindModel.from_pretrained(section.init_from, internvl_path=section.internvl_path,
-                                               vggt_path=section.vggt_path)
+                                               vggt_path=section.vggt_path, runtime=runtime)
         if section.cgmf_variant not in ("none", _variant_name(model.config.cgmf)):
             log.warning("init_from %s has CGMF variant %s; model.cgmf_variant %s is ignored", section.init_from,
                         _variant_name(model.config.cgmf), section.cgmf_variant)
@@ -51,8 +54,8 @@ def build_training_model(section: ModelSection, device: torch.device, weights_dt
         if not (section.internvl_path and section.vggt_path):
             raise ValueError("spacemind-8b needs model.internvl_path and model.vggt_path (or model.init_from)")
         config = spacemind_8b_config()
-        internvl, tokenizer = load_internvl(section.internvl_path, dtype=weights_dtype)
-        vggt = VGGT.from_pretrained(section.vggt_path, config=config.vggt)
+        internvl, tokenizer = load_internvl(section.internvl_path, dtype=weights_dtype, device=device)
+        vggt = VGGT.from_pretrained(section.vggt_path, config=config.vggt, device=device, dtype=torch.float32)
         config.internvl, config.cgmf, config.lora = None, _cgmf(section, config.cgmf), _lora(section, config.lora)
         model = SpaceMindModel(config, internvl=internvl, vggt=vggt, tokenizer=tokenizer)
         model.config.internvl_path = str(Path(section.internvl_path).resolve())
@@ -64,7 +67,7 @@ def build_training_model(section: ModelSection, device: torch.device, weights_dt
     model.requires_grad_(False)
     for name, p in model.named_parameters():  # exactly CGMF (unless 'none') and the LoRA matrices train
         p.requires_grad_(("lora_" in name) or (name.startswith("cgmf.") and section.cgmf_variant != "none"))
-    model.to(device=device, dtype=weights_dtype)
+    model.place(runtime)  # the serving placement: InternVL in weights_dtype, VGGT float32 (+ autocast on CUDA)
     for p in model.parameters():
         if p.requires_grad:
             p.data = p.data.float()  # master weights of what trains stay float32 (autocast computes in bf16)

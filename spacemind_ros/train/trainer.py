@@ -201,10 +201,10 @@ class Trainer:
                 self.cache_hits += 1  # counted here: DataLoader workers' own counters never reach this process
                 out.append(tuple(s[k].to(device) for k in ("visual", "patch_tokens", "camera_tokens")))
                 continue
-            with torch.no_grad(), self._autocast():
-                visual = m.visual_tokens(s["pixel_values"].to(device, self.weights_dtype))
+            with torch.no_grad():  # placement decides the encoders' device, dtype and VGGT's autocast
+                visual = m.visual_tokens(s["pixel_values"])
                 if self.use_cgmf:
-                    sp = m.spatial_tokens(s["vggt_pixels"].to(device, self.weights_dtype)[None])
+                    sp = m.spatial_tokens(s["vggt_pixels"][None])
                     patch, camera = sp.patch_tokens[0], sp.camera_tokens[0]
                 else:
                     patch = camera = visual.new_zeros((visual.shape[0], 0, 0))
