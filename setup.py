@@ -15,6 +15,7 @@ setup(
         (f"share/{package_name}", ["package.xml"]),
         (f"share/{package_name}/launch", glob("launch/*.launch.py")),
         (f"share/{package_name}/config", glob("config/*.yaml")),
+        (f"share/{package_name}/config/train", glob("config/train/*.yaml")),
     ],
     python_requires=">=3.11",
     install_requires=["setuptools"],
@@ -29,6 +30,7 @@ setup(
             "spacemind_node = spacemind_ros.ros.node:main",
             "spacemind_launch = spacemind_ros.ros.runner:main",
             "spacemind-scenes = spacemind_ros.scenes.cli:main",
+            "spacemind-train = spacemind_ros.train.cli:main",
         ],
     },
 )

@@ -1,6 +1,8 @@
 """Named model configurations: ``tiny`` (random weights, CPU tests and the demo) and ``spacemind-8b``."""
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from spacemind_ros.model.cgmf import CGMFConfig
@@ -56,14 +58,19 @@ def tiny_config(vocab_size: int, image_token_id: int) -> SpaceMindConfig:
     )
 
 
-def build_tiny(seed: int = 0):
-    """The tiny preset: (SpaceMindModel, SpaceMindProcessor), random weights from ``seed``, in about a second."""
+def build_tiny(seed: int = 0, **overrides):
+    """The tiny preset: (SpaceMindModel, SpaceMindProcessor), random weights from ``seed``, in about a second.
+
+    ``overrides`` replace SpaceMindConfig fields (e.g. ``cgmf=CGMFConfig.ablation(...)``, ``lora=...``); the base
+    weights drawn from ``seed`` stay the same, since CGMF and LoRA are built after them."""
     from spacemind_ros.model.modeling_spacemind import SpaceMindModel
     from spacemind_ros.model.processing_spacemind import IMG_CONTEXT, SpaceMindProcessor
     from spacemind_ros.model.tiny_tokenizer import build_tiny_tokenizer
 
     tokenizer = build_tiny_tokenizer()
     config = tiny_config(len(tokenizer), tokenizer.convert_tokens_to_ids(IMG_CONTEXT))
+    if overrides:
+        config = dataclasses.replace(config, **overrides)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = SpaceMindModel(config, tokenizer=tokenizer)

@@ -1,0 +1,217 @@
+"""Training configuration: nested dataclasses, every field documented (``help``), loaded from YAML with dotted
+command-line overrides (``train.lr=1e-4``). ``render_yaml`` writes the documented file (config/train/*.yaml)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+CGMF_VARIANTS = ("none", "shallow", "token_weight", "geometric_bias", "full")
+
+
+def _f(default, help: str, **kw):
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclass
+class ModelSection:
+    preset: str = _f("tiny", "tiny (random weights, CPU tests) or spacemind-8b (needs internvl_path and vggt_path, "
+                             "or init_from)")
+    init_from: str | None = _f(None, "SpaceMind folder to start from (its CGMF and LoRA weights); null = fresh CGMF "
+                                     "(identity) and fresh LoRA")
+    internvl_path: str | None = _f(None, "InternVL3-8B-hf checkpoint folder (spacemind-8b)")
+    vggt_path: str | None = _f(None, "VGGT-1B checkpoint folder (spacemind-8b)")
+    seed: int = _f(0, "seed of the tiny preset's random base weights")
+    cgmf_variant: str = _f("full", "ablation ladder: none (base InternVL3 + LoRA, CGMF kept at identity), shallow, "
+                                   "token_weight, geometric_bias, full")
+    lora_r: int | None = _f(None, "LoRA rank (null = the preset's: 256 for spacemind-8b, 8 for tiny)")
+    lora_alpha: int | None = _f(None, "LoRA alpha (null = the preset's: 2 * rank)")
+    lora_dropout: float | None = _f(None, "LoRA dropout (null = the preset's)")
+    save_encoders: bool | None = _f(None, "also write InternVL and VGGT into each checkpoint (null = only for tiny, "
+                                          "whose random weights exist nowhere else)")
+
+
+@dataclass
+class DataSection:
+    train: list = _f([], "training sets: a list of {format: scenes|vsibench|vlm3r|vica|sqa3d, path: FILE, "
+                         "media_root: DIR, topic: /camera/image_raw, annotations: FILE (sqa3d), media_pattern: "
+                         "'{scene_id}' (sqa3d), limit: N}")
+    eval: list = _f([], "held-out sets, same form as train; empty = hold out eval_fraction of train")
+    eval_fraction: float = _f(0.0, "fraction of the training records held out for evaluation when eval is empty")
+    sample_frames: int = _f(34, "frames sampled uniformly over each video (paper: 34)")
+    drop_ends: int = _f(1, "frames dropped at each end of the sample (paper: 1 -> 32 frames)")
+    min_frames: int = _f(4, "samples with fewer readable frames are skipped")
+    num_workers: int = _f(0, "DataLoader worker processes per rank (decode videos and bags in the background)")
+
+
+@dataclass
+class TrainSection:
+    epochs: float = _f(2.0, "passes over the training set (paper: 2)")
+    max_steps: int = _f(0, "stop after this many optimizer steps (0 = epochs decide)")
+    lr: float = _f(2e-5, "peak learning rate (paper: 2e-5)")
+    weight_decay: float = _f(0.0, "AdamW weight decay")
+    betas: list = _f([0.9, 0.999], "AdamW betas")
+    warmup_ratio: float = _f(0.03, "linear warm-up over this fraction of the optimizer steps, then cosine to 0")
+    global_batch: int = _f(64, "samples per optimizer step over all ranks (paper: 64) = micro_batch * "
+                               "accumulation * world size")
+    micro_batch: int = _f(1, "samples per forward pass on one rank")
+    max_grad_norm: float = _f(1.0, "gradient clipping (0 = off)")
+    seed: int = _f(42, "seed of data order, dropout and every RNG")
+    device: str = _f("auto", "auto (cuda if available), cpu, cuda, cuda:N (under torchrun: the local rank's GPU)")
+    precision: str = _f("auto", "auto (bf16 autocast on GPU, fp32 on CPU), bf16, fp32")
+    weights_dtype: str = _f("auto", "dtype of the frozen InternVL weights (ViT, projector, LLM): auto (bfloat16 on "
+                                    "GPU, float32 on CPU), bfloat16, float32; VGGT stays float32 under autocast "
+                                    "like the node")
+    gradient_checkpointing: bool = _f(False, "recompute LLM layer activations in backward (less memory, ~30% "
+                                             "slower)")
+    encoder_cache: str | None = _f(None, "folder for the frozen encoders' outputs per sample (InternViT tokens, "
+                                         "VGGT patch and camera tokens); null = compute live every step")
+    eval_every: int = _f(0, "evaluate on the held-out set every N optimizer steps (0 = only at the end if there is "
+                            "one)")
+    eval_max_samples: int = _f(64, "held-out samples per evaluation")
+    eval_generate: bool = _f(True, "also answer the held-out VSI-Bench questions greedily and score them with the "
+                                   "evaluation tool's official scorer (spacemind_ros.eval), where it is installed")
+
+
+@dataclass
+class OutputSection:
+    dir: str = _f("runs/train", "output folder: checkpoints, train_log.csv, tensorboard/, loss_curve.png, "
+                                "summary.json, final/")
+    save_every: int = _f(500, "write a checkpoint every N optimizer steps (0 = only the final one)")
+    keep_last: int = _f(2, "checkpoints kept (older ones are deleted; final/ is always kept)")
+    resume: str | None = _f(None, "null, 'auto' (the newest checkpoint in dir) or a checkpoint folder")
+    log_every: int = _f(1, "rows in train_log.csv / TensorBoard every N optimizer steps")
+    progress_bar: bool = _f(True, "tqdm progress bar on rank 0")
+    tensorboard: bool = _f(True, "write TensorBoard event files to dir/tensorboard")
+
+
+@dataclass
+class TrainConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    output: OutputSection = field(default_factory=OutputSection)
+
+    def __post_init__(self):
+        if self.model.cgmf_variant not in CGMF_VARIANTS:
+            raise ValueError(f"model.cgmf_variant {self.model.cgmf_variant!r}: choose from {', '.join(CGMF_VARIANTS)}")
+        if self.train.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError("train.precision must be auto, bf16 or fp32")
+        if self.train.weights_dtype not in ("auto", "bfloat16", "float32"):
+            raise ValueError("train.weights_dtype must be auto, bfloat16 or float32")
+        if self.train.micro_batch < 1 or self.train.global_batch < self.train.micro_batch:
+            raise ValueError("train.micro_batch >= 1 and train.global_batch >= micro_batch are required")
+        if self.data.sample_frames - 2 * self.data.drop_ends < 1:
+            raise ValueError("data.sample_frames - 2 * data.drop_ends must be at least 1")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        sections = {}
+        for f in dataclasses.fields(cls):
+            values = dict(d.get(f.name) or {})
+            known = {x.name for x in dataclasses.fields(f.default_factory)}
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise ValueError(f"unknown field(s) {', '.join(f'{f.name}.{u}' for u in unknown)}; "
+                                 f"known: {', '.join(sorted(known))}")
+            types = {x.name: str(x.type) for x in dataclasses.fields(f.default_factory)}
+            sections[f.name] = f.default_factory(**{k: _coerce(v, types[k], f"{f.name}.{k}") for k, v in values.items()})
+        extra = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+        if extra:
+            raise ValueError(f"unknown section(s) {', '.join(extra)}; known: model, data, train, output")
+        return cls(**sections)
+
+
+def _coerce(value, annotation: str, name: str):
+    """YAML reads 1e-4 as a string (YAML 1.1); numbers are converted by the field's type."""
+    if isinstance(value, str) and annotation.split(" |")[0] in ("float", "int"):
+        try:
+            return float(value) if annotation.startswith("float") else int(value)
+        except ValueError:
+            raise ValueError(f"{name}: {value!r} is not a number") from None
+    if isinstance(value, int) and not isinstance(value, bool) and annotation.startswith("float"):
+        return float(value)
+    return value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """YAML file (optional) + ``section.field=value`` overrides (values parsed as YAML: 1e-4, true, [a, b])."""
+    data = yaml.safe_load(Path(path).read_text()) if path else {}
+    data = data or {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot:
+            raise ValueError(f"override {item!r} must look like section.field=value (e.g. train.lr=1e-4)")
+        data.setdefault(section, {})
+        if data[section] is None:
+            data[section] = {}
+        data[section][name] = yaml.safe_load(value)
+    return TrainConfig.from_dict(data)
+
+
+def render_yaml(config: TrainConfig | None = None, header: str = "") -> str:
+    """The config as YAML with each field's documentation as a comment above it."""
+    config = config or TrainConfig()
+    lines = [f"# {h}" if h else "#" for h in header.splitlines()] if header else []
+    for section in dataclasses.fields(config):
+        obj = getattr(config, section.name)
+        lines.append(f"{section.name}:")
+        for f in dataclasses.fields(obj):
+            lines.append(f"  # {f.metadata['help']}")
+            value = getattr(obj, f.name)
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                lines.append(f"  {f.name}:")
+                lines.extend("  - " + yaml.safe_dump(v, default_flow_style=True, width=1000).strip() for v in value)
+            else:
+                flow = isinstance(value, list)
+                dumped = yaml.safe_dump({f.name: value}, default_flow_style=flow, sort_keys=False, width=1000)
+                lines.append("  " + dumped.strip().removeprefix("{").removesuffix("}"))
+    return "\n".join(lines) + "\n"
+
+
+# Shipped configs (config/train/NAME.yaml): header and overrides of the defaults. A test keeps the files equal to
+# render_shipped(NAME), so every field stays documented in each of them.
+_8B = ["model.preset=spacemind-8b", "model.internvl_path=/models/InternVL3-8B-hf", "model.vggt_path=/models/VGGT-1B",
+       "train.gradient_checkpointing=true", "data.num_workers=4",
+       "data.train=[{format: vlm3r, path: /data/vlm3r/train.json, media_root: /data/vlm3r/videos}, "
+       "{format: vica, path: /data/ViCA-322K/train.json, media_root: /data/ViCA-322K/videos}, "
+       "{format: sqa3d, path: /data/sqa3d/v1_balanced_questions_train_scannetv2.json, "
+       "annotations: /data/sqa3d/v1_balanced_sqa_annotations_train_scannetv2.json, media_root: /data/scannet/videos, "
+       "media_pattern: '{scene_id}.mp4'}]"]
+SHIPPED = {
+    "spacemind-8b": ("The paper's recipe (full CGMF): InternVL3-8B + VGGT-1B, 2 epochs, lr 2e-5, global batch 64, "
+                     "32 frames.\nspacemind-train --config config/train/spacemind-8b.yaml  (or torchrun "
+                     "--nproc_per_node 8 -m spacemind_ros.train.cli --config ...)", _8B + ["output.dir=runs/spacemind-8b"]),
+    **{f"ablation-{v}": (f"Ablation ladder rung '{v}' (../shared/spec/cgmf.md, Table 4): the paper recipe with "
+                         f"model.cgmf_variant={v}.", _8B + [f"model.cgmf_variant={v}", f"output.dir=runs/ablation-{v}"])
+       for v in ("none", "shallow", "token_weight", "geometric_bias")},
+    "tiny-scenes": ("CPU smoke run: tiny preset (random base weights) on the synthetic scenes (spacemind-scenes generate "
+                    "--out scenes:\nscenes/train.jsonl and scenes/heldout.jsonl, bags relative to them).\n"
+                    "spacemind-train --config config/train/tiny-scenes.yaml",
+                    ["train.lr=5e-3", "train.global_batch=4", "train.epochs=3", "train.warmup_ratio=0.1",
+                     "output.dir=runs/tiny-scenes", "output.save_every=20", "train.eval_every=20",
+                     "data.train=[{format: scenes, path: scenes/train.jsonl}]",
+                     "data.eval=[{format: scenes, path: scenes/heldout.jsonl}]",
+                     "train.encoder_cache=runs/tiny-scenes/encoder_cache"]),
+}
+
+
+def render_shipped(name: str) -> str:
+    header, overrides = SHIPPED[name]
+    return render_yaml(load_config(None, overrides), header)
+
+
+if __name__ == "__main__":  # regenerate config/train/*.yaml
+    out = Path(__file__).resolve().parents[2] / "config" / "train"
+    out.mkdir(parents=True, exist_ok=True)
+    for _name in SHIPPED:
+        (out / f"{_name}.yaml").write_text(render_shipped(_name))
+        print(out / f"{_name}.yaml")

@@ -1,0 +1,126 @@
+"""Dataset, data order and collation. A sample is the question's prompt exactly as the node serves it (processor +
+``build_question_text``), the answer tokens and ``<|im_end|>`` (labels: answer tokens only, -100 elsewhere), and
+the sampled frames' encoder inputs, or the encoder cache's outputs. Unreadable samples come back as
+:class:`Skipped` (never an exception), so one bad file cannot stop an epoch."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from spacemind_ros.pipeline.frame_window import WindowConfig
+from spacemind_ros.train.encoder_cache import EncoderCache
+from spacemind_ros.train.media import sampled_frames
+from spacemind_ros.train.records import QARecord
+
+IGNORE = -100
+
+
+@dataclass
+class Skipped:
+    id: str
+    file: str
+    reason: str
+
+
+def sampling_config(sample_frames: int = 34, drop_ends: int = 1, min_frames: int = 4) -> WindowConfig:
+    """The node's sampler settings (34 uniformly, ends dropped -> 32) for offline videos."""
+    return WindowConfig(sample_frames=sample_frames, drop_ends=drop_ends, min_frames=min_frames)
+
+
+def tokenize_sample(processor, num_frames: int, record: QARecord) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids [L], labels [L]): the serving prompt for ``num_frames`` frames + answer + ``<|im_end|>``."""
+    prompt = processor.encode(num_frames, record.prompt_text).input_ids[0]
+    tok = processor.tokenizer
+    answer = tok(record.answer, add_special_tokens=False, split_special_tokens=True)["input_ids"]  # plain text
+    answer = answer + [tok.convert_tokens_to_ids("<|im_end|>")]
+    answer = torch.tensor(answer, dtype=torch.long)
+    labels = torch.cat([torch.full_like(prompt, IGNORE), answer])
+    return torch.cat([prompt, answer]), labels
+
+
+class QADataset(Dataset):
+    def __init__(self, records: list[QARecord], processor, sampling: WindowConfig,
+                 cache: EncoderCache | None = None):
+        self.records, self.processor, self.sampling, self.cache = records, processor, sampling, cache
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> dict | Skipped:
+        rec = self.records[i]
+        try:
+            item = {"index": i, "id": rec.id, "file": rec.media}
+            key = self.cache.key(rec, self.sampling) if self.cache is not None else None
+            cached = self.cache.load(key) if key is not None else None
+            if cached is not None:
+                item.update(cached)
+                n = cached["visual"].shape[0]
+            else:
+                frames = sampled_frames(rec.media_kind, rec.media, self.sampling, rec.topic, rec.until_ns)
+                n = len(frames)
+                item["pixel_values"] = torch.stack([self.processor.internvl_pixels(f) for f in frames])
+                item["vggt_pixels"] = self.processor.vggt_pixels(frames)
+                item["cache_key"] = key
+            item["input_ids"], item["labels"] = tokenize_sample(self.processor, n, rec)
+            return item
+        except Exception as exc:  # noqa: BLE001 - any unreadable media is one skipped sample, named
+            return Skipped(rec.id, rec.media, f"{type(exc).__name__}: {exc}")
+
+
+class Collator:
+    """Right-pads ``input_ids`` / ``labels`` to the longest sample; keeps per-sample frame tensors in lists (frame
+    counts may differ). Skipped samples go to ``batch['skipped']``."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad = pad_token_id
+
+    def __call__(self, items: list) -> dict:
+        good = [x for x in items if isinstance(x, dict)]
+        batch = {"skipped": [x for x in items if isinstance(x, Skipped)], "samples": good}
+        if not good:
+            return batch
+        length = max(len(x["input_ids"]) for x in good)
+        ids = torch.full((len(good), length), self.pad, dtype=torch.long)
+        labels = torch.full((len(good), length), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(good), length), dtype=torch.long)
+        for r, x in enumerate(good):
+            n = len(x["input_ids"])
+            ids[r, :n], labels[r, :n], mask[r, :n] = x["input_ids"], x["labels"], 1
+        batch.update(input_ids=ids, labels=labels, attention_mask=mask)
+        return batch
+
+
+class EpochSampler(Sampler[int]):
+    """This rank's sample order for one epoch: a permutation seeded by (seed, epoch), padded to a multiple of the
+    world size, dealt round-robin (rank r gets positions r, r + W, ...). ``start`` skips the samples this rank
+    already consumed (resume). Draws nothing from the global RNG."""
+
+    def __init__(self, size: int, world_size: int = 1, rank: int = 0, seed: int = 0, shuffle: bool = True):
+        self.size, self.world_size, self.rank, self.seed, self.shuffle = size, world_size, rank, seed, shuffle
+        self.epoch = self.start = 0
+
+    @property
+    def per_rank(self) -> int:
+        return math.ceil(self.size / self.world_size)
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def order(self) -> list[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            perm = torch.randperm(self.size, generator=g).tolist()
+        else:
+            perm = list(range(self.size))
+        total = self.per_rank * self.world_size
+        perm += perm[: total - len(perm)]
+        return perm[self.rank::self.world_size]
+
+    def __iter__(self):
+        return iter(self.order()[self.start:])
+
+    def __len__(self) -> int:
+        return max(0, self.per_rank - self.start)

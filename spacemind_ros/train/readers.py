@@ -1,0 +1,164 @@
+"""Annotation files -> :class:`QARecord` lists. Each reader returns (records, skipped) and never raises for one bad
+record: ``skipped`` holds a :class:`BadSample` per record that was left out, naming the file.
+
+Layouts (see README, "Training data"):
+- ``vsibench`` / ``scenes``: JSON lines (or a JSON list) with the VSI-Bench fields ``id, dataset, scene_name,
+  question_type, question, options, ground_truth``. Media: ``bag`` (+ ``image_topic``, optional ``stamp_ns``) relative
+  to the file's folder (the synthetic scenes), else ``video`` / ``frames`` relative to ``media_root``, else
+  ``{media_root}/{dataset}/{scene_name}.mp4`` (the official VSI-Bench video layout).
+- ``vlm3r`` / ``vica`` (VLM-3R data, ViCA-322K): LLaVA-video JSON (list or lines) with ``id``, ``video`` (relative to
+  ``media_root``) and ``conversations`` [{from: human|gpt, value}]; each human/gpt pair is one sample.
+- ``sqa3d``: the official ``v1_balanced_questions_*.json`` (``questions``) + ``v1_balanced_sqa_annotations_*.json``
+  (``annotations``) joined on ``question_id``; the situation text precedes the question; media per scene
+  ``{media_root}/{media_pattern}`` with ``{scene_id}`` substituted (a video or a frame folder).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from spacemind_ros.pipeline.prompting import MCA_POST, NA_POST, PRE_PROMPT
+from spacemind_ros.train.records import BadSample, QARecord, make_record
+
+FORMATS = ("scenes", "vsibench", "vlm3r", "vica", "sqa3d")
+
+
+def read_dataset(spec: dict) -> tuple[list[QARecord], list[BadSample]]:
+    """One ``data`` entry of the training config -> records. ``spec``: format, path, and the format's options."""
+    fmt = spec.get("format")
+    if fmt not in FORMATS:
+        raise ValueError(f"data format {fmt!r} is unknown; choose from {', '.join(FORMATS)}")
+    path = Path(spec["path"])
+    if not path.exists():
+        raise FileNotFoundError(f"annotation file {path} does not exist")
+    media_root = Path(spec.get("media_root") or path.parent)
+    if fmt in ("scenes", "vsibench"):
+        records, skipped = read_vsibench(path, media_root, spec.get("topic"))
+    elif fmt in ("vlm3r", "vica"):
+        records, skipped = read_llava_video(path, media_root, dataset=fmt)
+    else:
+        records, skipped = read_sqa3d(path, Path(spec["annotations"]), media_root,
+                                      spec.get("media_pattern", "{scene_id}"))
+    limit = spec.get("limit")
+    return (records[:limit] if limit else records), skipped
+
+
+def _load_items(path: Path) -> tuple[list, list[BadSample]]:
+    """A JSON list, a JSON object with one list value, or JSON lines; bad lines are skipped and reported."""
+    text = path.read_text()
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        return json.loads(text), []
+    if stripped.startswith("{") and "\n{" not in stripped.rstrip():
+        obj = json.loads(text)  # one object: a record (one JSON line), or a wrapper like SQA3D's {"questions": [...]}
+        lists = [v for v in obj.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        is_record = any(k in obj for k in ("question", "conversations"))
+        return (lists[0] if len(lists) == 1 and not is_record else [obj]), []
+    items, bad = [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            bad.append(BadSample(f"line {n} is not JSON ({exc.msg})", str(path)))
+    return items, bad
+
+
+def _collect(items, build, source: Path) -> tuple[list[QARecord], list[BadSample]]:
+    records, skipped = [], []
+    for i, item in enumerate(items):
+        try:
+            out = build(item, i)
+            records.extend(out if isinstance(out, list) else [out])
+        except BadSample as exc:
+            skipped.append(exc)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            skipped.append(BadSample(f"item {i}: {type(exc).__name__}: {exc}", str(source)))
+    return records, skipped
+
+
+def read_vsibench(path: Path, media_root: Path, topic: str | None = None):
+    items, bad = _load_items(path)
+
+    def build(item, i):
+        if item.get("bag"):
+            media, kind_topic = path.parent / item["bag"], item.get("image_topic") or topic or "/camera/image_raw"
+        elif item.get("video") or item.get("frames"):
+            media, kind_topic = media_root / (item.get("video") or item.get("frames")), None
+        else:
+            media, kind_topic = media_root / str(item["dataset"]) / f"{item['scene_name']}.mp4", None
+        return make_record(id=item.get("id", i), question=item["question"], options=item.get("options") or [],
+                           answer=item.get("ground_truth"), question_type=item.get("question_type"), media=media,
+                           topic=kind_topic, until_ns=item.get("stamp_ns"), source=str(path),
+                           dataset=str(item.get("dataset", "")), scene_name=item.get("scene_name"))
+
+    records, skipped = _collect(items, build, path)
+    return records, bad + skipped
+
+
+_PLACEHOLDER = re.compile(r"<(image|video)>\s*")
+_OPTION_LINE = re.compile(r"^\s*\(?([A-Z])[.)]\s*\S")
+
+
+def split_human_turn(text: str) -> tuple[str, list[str]]:
+    """A LLaVA human turn -> (bare question, options): drops <image>/<video>, the VSI-Bench pre/post prompts and
+    the "Options:" header, and collects "A. ..." lines as options."""
+    text = _PLACEHOLDER.sub("", text)
+    for fixed in (PRE_PROMPT, NA_POST, MCA_POST):
+        text = text.replace(fixed, "")
+    question, options = [], []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.rstrip(":").lower() == "options":
+            continue
+        m = _OPTION_LINE.match(line)
+        if m and (options or question):
+            options.append(f"{m.group(1)}. {line[m.end() - 1:].strip()}")
+        else:
+            question.append(line)
+    return " ".join(question).strip(), options
+
+
+def read_llava_video(path: Path, media_root: Path, dataset: str):
+    items, bad = _load_items(path)
+
+    def build(item, i):
+        turns = item.get("conversations") or []
+        pairs = [(turns[j], turns[j + 1]) for j in range(0, len(turns) - 1, 2)
+                 if turns[j].get("from") == "human" and turns[j + 1].get("from") == "gpt"]
+        if not pairs:
+            raise BadSample(f"item {item.get('id', i)}: empty conversation (no human/gpt pair)", str(path))
+        records = []
+        for k, (human, gpt) in enumerate(pairs):
+            question, options = split_human_turn(human.get("value", ""))
+            records.append(make_record(
+                id=f"{item.get('id', i)}#{k}" if len(pairs) > 1 else item.get("id", i), question=question,
+                options=options, answer=gpt.get("value"), question_type=item.get("question_type"),
+                media=media_root / item["video"], source=str(path), dataset=item.get("data_source") or dataset))
+        return records
+
+    records, skipped = _collect(items, build, path)
+    return records, bad + skipped
+
+
+def read_sqa3d(questions: Path, annotations: Path, media_root: Path, media_pattern: str = "{scene_id}"):
+    qs, bad = _load_items(questions)
+    ans, bad2 = _load_items(annotations)
+    by_id = {a["question_id"]: a for a in ans if isinstance(a, dict) and "question_id" in a}
+
+    def build(item, i):
+        qid = item["question_id"]
+        if qid not in by_id:
+            raise BadSample(f"question {qid} has no annotation in {annotations}", str(questions))
+        answers = by_id[qid].get("answers") or []
+        answer = answers[0].get("answer") if answers else None
+        situation = (item.get("situation") or "").strip()
+        question = f"{situation} {item['question'].strip()}".strip()
+        return make_record(id=qid, question=question, options=[], answer=answer, question_type=None,
+                           media=media_root / media_pattern.format(scene_id=item["scene_id"]), source=str(questions),
+                           dataset="sqa3d", scene_id=item["scene_id"])
+
+    records, skipped = _collect(qs, build, questions)
+    return records, bad + bad2 + skipped

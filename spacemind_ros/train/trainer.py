@@ -1,0 +1,376 @@
+"""The training loop: frozen encoders (live or from the encoder cache) -> CGMF -> LLM with LoRA -> cross-entropy on
+the answer tokens; AdamW with linear warm-up and cosine decay; gradient accumulation to the global batch; bf16
+autocast on GPU; DDP under torchrun; checkpoints, resume, loss log and evaluation on a held-out split."""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from spacemind_ros.train.checkpoint import find_resume, load_checkpoint, prune_checkpoints, save_checkpoint
+from spacemind_ros.train.config import TrainConfig
+from spacemind_ros.train.data import IGNORE, Collator, EpochSampler, QADataset, Skipped, sampling_config
+from spacemind_ros.train.distributed import (
+    DistInfo,
+    all_reduce_sum,
+    gather_objects,
+    init_distributed,
+    parameters_digest,
+)
+from spacemind_ros.train.encoder_cache import EncoderCache, encoder_fingerprint
+from spacemind_ros.train.loss_log import LossLog, plot_loss_curve
+from spacemind_ros.train.model_setup import build_training_model
+from spacemind_ros.train.readers import read_dataset
+
+log = logging.getLogger(__name__)
+
+
+class AnswerLoss(nn.Module):
+    """What DDP wraps: fused tokens -> LLM -> mean cross-entropy over the answer tokens of the micro-batch.
+
+    Only answer positions go through the LM head (a 32-frame prompt is ~8k tokens; full logits would be
+    8k x 152k floats). ``forward(None)`` returns a zero loss that touches every trainable weight, so a rank whose
+    micro-batch was all skipped still joins DDP's gradient all-reduce."""
+
+    def __init__(self, model, use_cgmf: bool = True):
+        super().__init__()
+        self.model, self.use_cgmf = model, use_cgmf
+
+    def forward(self, batch: dict | None, features: list | None = None) -> torch.Tensor:
+        m = self.model
+        if batch is None:
+            return sum(p.sum() for p in m.parameters() if p.requires_grad) * 0.0
+        if self.use_cgmf:  # per sample: frame counts may differ; frame i attends to frame i only
+            fused = torch.cat([m.cgmf(v, s, c) for v, s, c in features])
+        else:
+            fused = torch.cat([v for v, _, _ in features])
+        embeds = m.embed(batch["input_ids"], fused)
+        hidden = m.base.model.language_model(inputs_embeds=embeds,
+                                             attention_mask=batch["attention_mask"]).last_hidden_state
+        targets = batch["labels"][:, 1:]
+        keep = targets != IGNORE
+        logits = m.base.lm_head(hidden[:, :-1][keep]).float()
+        return F.cross_entropy(logits, targets[keep])
+
+
+def _official_scorer():
+    """(score_official, question types) from the evaluation tool, or None where it is not installed."""
+    try:
+        from spacemind_ros.eval.scoring import QUESTION_TYPES, score_official
+    except ImportError:
+        return None
+    return score_official, QUESTION_TYPES
+
+
+def lr_lambda(total_steps: int, warmup_steps: int):
+    def f(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return f
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _dtype(name: str, device: torch.device) -> torch.dtype:
+    if name == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"bfloat16": torch.bfloat16, "float32": torch.float32}[name]
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, dist: DistInfo | None = None):
+        self.cfg = config
+        self.dist = dist or init_distributed(config.train.device)
+        t = config.train
+        device = self.dist.device
+        self.weights_dtype = _dtype(t.weights_dtype, device)
+        self.autocast = (t.precision == "bf16") or (t.precision == "auto" and device.type == "cuda")
+        self.out = Path(config.output.dir)
+        seed_all(t.seed)  # identical LoRA init on every rank
+        self.model, self.processor = build_training_model(config.model, device, self.weights_dtype)
+        self.use_cgmf = config.model.cgmf_variant != "none"
+        if t.gradient_checkpointing:
+            self.model.base.model.language_model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.loss_module = AnswerLoss(self.model, self.use_cgmf)
+        self.ddp = self.loss_module
+        if self.dist.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.ddp = DistributedDataParallel(self.loss_module,
+                                               device_ids=[device.index] if device.type == "cuda" else None)
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=t.lr, betas=tuple(t.betas),
+                                           weight_decay=t.weight_decay)
+        self.sampling = sampling_config(config.data.sample_frames, config.data.drop_ends, config.data.min_frames)
+        self.cache = None
+        if t.encoder_cache:
+            fp = encoder_fingerprint(self.model, self.weights_dtype) + ("" if self.use_cgmf else "-novggt")
+            self.cache = EncoderCache(t.encoder_cache, fp)
+        self.skipped: list[Skipped] = []
+        self.last_eval_score: float | None = None
+        self.cache_hits = self.cache_misses = 0
+        self.train_records, self.eval_records = self._read_data()
+        self.dataset = QADataset(self.train_records, self.processor, self.sampling, self.cache)
+        self.collator = Collator(self.processor.tokenizer.pad_token_id)
+        per_step = t.micro_batch * self.dist.world_size
+        if t.global_batch % per_step:
+            raise ValueError(f"train.global_batch {t.global_batch} is not a multiple of micro_batch x world size "
+                             f"({t.micro_batch} x {self.dist.world_size})")
+        self.accum = t.global_batch // per_step
+        self.sampler = EpochSampler(len(self.dataset), self.dist.world_size, self.dist.rank, t.seed)
+        self.steps_per_epoch = self.sampler.per_rank // (t.micro_batch * self.accum)
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"{len(self.dataset)} training samples are fewer than one global batch "
+                             f"({t.global_batch}); lower train.global_batch")
+        self.total_steps = t.max_steps or math.ceil(t.epochs * self.steps_per_epoch)
+        warmup = int(t.warmup_ratio * self.total_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(self.total_steps, warmup))
+        self.step = self.epoch = self.step_in_epoch = 0
+        self.samples_seen = 0
+        self.history: list[dict] = []
+        resume = find_resume(config.output.resume, self.out)
+        if resume is not None:
+            state = load_checkpoint(self.dist, resume, self.model, self.optimizer, self.scheduler)
+            self.step, self.epoch, self.step_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
+            self.samples_seen = state.get("samples_seen", 0)
+            self._log(f"resumed from {resume} at step {self.step} (epoch {self.epoch}, step {self.step_in_epoch} "
+                      "of the epoch)")
+        else:
+            seed_all(t.seed + self.dist.rank)  # dropout differs per rank, like separate GPUs would
+        self.resumed_from = resume
+
+    # -- data -------------------------------------------------------------------------------------------------------
+    def _read_data(self):
+        train, evals = [], []
+        for spec in self.cfg.data.train:
+            records, skipped = read_dataset(spec)
+            train += records
+            self._note_skipped([Skipped("", s.source, s.reason) for s in skipped], "records")
+        for spec in self.cfg.data.eval:
+            records, skipped = read_dataset(spec)
+            evals += records
+        if not evals and self.cfg.data.eval_fraction > 0:  # deterministic hold-out by position in a seeded order
+            order = random.Random(self.cfg.train.seed).sample(range(len(train)), len(train))
+            n = max(1, int(len(train) * self.cfg.data.eval_fraction))
+            held = set(order[:n])
+            evals = [r for i, r in enumerate(train) if i in held]
+            train = [r for i, r in enumerate(train) if i not in held]
+        if not train:
+            raise ValueError("no training records: check data.train (every record may have been skipped)")
+        self._log(f"{len(train)} training and {len(evals)} held-out samples")
+        return train, evals
+
+    def _note_skipped(self, skipped: list[Skipped], what: str = "samples") -> None:
+        for s in skipped:
+            self.skipped.append(s)
+            log.warning("skipped %s %s (%s): %s", what[:-1], s.id, s.file, s.reason)
+
+    def _log(self, msg: str) -> None:
+        if self.dist.is_main:
+            log.info(msg)
+
+    def _autocast(self):
+        if not self.autocast:
+            return contextlib.nullcontext()
+        return torch.autocast(self.dist.device.type, dtype=torch.bfloat16)
+
+    # -- one micro-batch ------------------------------------------------------------------------------------------
+    def features(self, batch: dict) -> list:
+        """Per sample (visual [N, M_v, d_v], patch [N, M_s, d_s], camera [N, 1, d_s]) on the device: read from the
+        cache, or computed by the frozen encoders (and then cached)."""
+        m, device, out = self.model, self.dist.device, []
+        for s in batch["samples"]:
+            if "visual" in s:
+                self.cache_hits += 1  # counted here: DataLoader workers' own counters never reach this process
+                out.append(tuple(s[k].to(device) for k in ("visual", "patch_tokens", "camera_tokens")))
+                continue
+            with torch.no_grad():  # placement decides the encoders' device, dtype and VGGT's autocast
+                visual = m.visual_tokens(s["pixel_values"])
+                if self.use_cgmf:
+                    sp = m.spatial_tokens(s["vggt_pixels"][None])
+                    patch, camera = sp.patch_tokens[0], sp.camera_tokens[0]
+                else:
+                    patch = camera = visual.new_zeros((visual.shape[0], 0, 0))
+            if self.cache is not None and s.get("cache_key"):
+                self.cache_misses += 1
+                self.cache.save(s["cache_key"], visual, patch, camera)
+            out.append((visual, patch, camera))
+        return out
+
+    def micro_loss(self, batch: dict, module=None) -> torch.Tensor:
+        module = module or self.ddp
+        if not batch.get("samples"):
+            return module(None)
+        features = self.features(batch)
+        on = {k: batch[k].to(self.dist.device) for k in ("input_ids", "labels", "attention_mask")}
+        with self._autocast():
+            return module(on, features)
+
+    # -- the loop -------------------------------------------------------------------------------------------------
+    def _loader(self, start_sample: int) -> DataLoader:
+        self.sampler.set_epoch(self.epoch, start_sample)
+        return DataLoader(self.dataset, batch_size=self.cfg.train.micro_batch, sampler=self.sampler,
+                          collate_fn=self.collator, num_workers=self.cfg.data.num_workers,
+                          generator=torch.Generator().manual_seed(self.cfg.train.seed))  # keeps global RNG untouched
+
+    def train_mode(self) -> None:
+        self.loss_module.train()
+        self.model.vggt.eval()  # frozen encoders never see train-mode behaviour
+        self.model.base.model.vision_tower.eval()
+
+    def fit(self) -> dict:
+        cfg, t = self.cfg, self.cfg.train
+        logger = LossLog(self.out, cfg.output.tensorboard, append=self.resumed_from is not None) \
+            if self.dist.is_main else None
+        bar = None
+        if self.dist.is_main and cfg.output.progress_bar:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        self.train_mode()
+        started, samples_at_start = time.perf_counter(), self.samples_seen
+        window_t, window_samples = time.perf_counter(), 0
+        while self.step < self.total_steps:
+            per_step = t.micro_batch * self.accum
+            batches = iter(self._loader(self.step_in_epoch * per_step))
+            while self.step_in_epoch < self.steps_per_epoch and self.step < self.total_steps:
+                losses, skipped_now = [], []
+                for k in range(self.accum):
+                    batch = next(batches)
+                    skipped_now += batch["skipped"]
+                    sync = k == self.accum - 1 or not self.dist.distributed
+                    with contextlib.nullcontext() if sync else self.ddp.no_sync():
+                        loss = self.micro_loss(batch)
+                        (loss / self.accum).backward()
+                    if batch.get("samples"):
+                        losses.append(float(loss.detach()))
+                self._note_skipped(skipped_now)
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, t.max_grad_norm
+                                                           if t.max_grad_norm > 0 else float("inf"))
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                self.step_in_epoch += 1
+                loss_sum, n_loss, n_samples, n_skipped = all_reduce_sum(
+                    self.dist, [sum(losses), len(losses), per_step - len(skipped_now), len(skipped_now)])
+                self.samples_seen += int(n_samples)
+                window_samples += n_samples
+                row = {"step": self.step, "epoch": self.epoch + self.step_in_epoch / self.steps_per_epoch,
+                       "loss": loss_sum / n_loss if n_loss else float("nan"), "lr": self.scheduler.get_last_lr()[0],
+                       "grad_norm": float(grad_norm), "samples": self.samples_seen, "skipped": int(n_skipped)}
+                if t.eval_every and self.step % t.eval_every == 0 and self.eval_records:
+                    row["eval_loss"] = self.evaluate()
+                    row["eval_score"] = self.last_eval_score
+                self.history.append(row)
+                if logger is not None and (self.step % cfg.output.log_every == 0 or "eval_loss" in row):
+                    now = time.perf_counter()
+                    row["samples_per_s"] = window_samples / max(now - window_t, 1e-9)
+                    window_t, window_samples = now, 0
+                    logger.log(row)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}")
+                if cfg.output.save_every and self.step % cfg.output.save_every == 0 and self.step < self.total_steps:
+                    self.save(self.out / f"checkpoint-{self.step:06d}")
+            if self.step_in_epoch >= self.steps_per_epoch:
+                self.epoch, self.step_in_epoch = self.epoch + 1, 0
+        elapsed = time.perf_counter() - started
+        eval_loss = self.evaluate() if self.eval_records else None
+        final = self.save(self.out / "final")
+        if bar is not None:
+            bar.close()
+        digests = gather_objects(self.dist, parameters_digest(
+            {n: p for n, p in self.model.named_parameters() if p.requires_grad}))
+        skipped_all = [s for part in gather_objects(self.dist, [s.__dict__ for s in self.skipped]) for s in part]
+        summary = {
+            "steps": self.step, "epochs": self.epoch + self.step_in_epoch / self.steps_per_epoch,
+            "samples_seen": self.samples_seen, "world_size": self.dist.world_size, "accumulation": self.accum,
+            "train_samples": len(self.train_records), "eval_samples": len(self.eval_records),
+            "final_loss": self.history[-1]["loss"] if self.history else None, "eval_loss": eval_loss,
+            "eval_score": self.last_eval_score,
+            "seconds": elapsed, "samples_per_s": (self.samples_seen - samples_at_start) / max(elapsed, 1e-9),
+            "skipped": len(skipped_all), "skipped_samples": skipped_all[:200], "final_checkpoint": str(final),
+            "replica_digests": digests, "replicas_identical": len(set(digests)) == 1,
+            "encoder_cache": None if self.cache is None else {
+                "folder": str(self.cache.folder), "entries": self.cache.entries(),
+                "size_bytes": self.cache.size_bytes(), "hits": self.cache_hits, "misses": self.cache_misses},
+        }
+        if logger is not None:
+            if eval_loss is not None:  # the final evaluation closes the eval curve
+                logger.log({"step": self.step, "eval_loss": eval_loss, "eval_score": self.last_eval_score})
+            logger.close()
+            plot_loss_curve(logger.csv_path, self.out / "loss_curve.png")
+            (self.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+            if self.cache is not None:
+                self._log(f"encoder cache: {summary['encoder_cache']['entries']} samples, "
+                          f"{summary['encoder_cache']['size_bytes'] / 1e6:.1f} MB in {self.cache.folder}")
+            self._log(f"done: {self.step} steps, {summary['skipped']} skipped sample(s), final checkpoint {final}")
+        return summary
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Mean answer-token loss on the held-out split (sharded over ranks). Where the evaluation tool's official
+        VSI-Bench scorer is installed (``spacemind_ros.eval.scoring``), each VSI-Bench question is also answered
+        greedily (16 tokens, like the benchmark) and scored; the mean lands in ``self.last_eval_score``."""
+        records = self.eval_records[: self.cfg.train.eval_max_samples]
+        dataset = QADataset(records, self.processor, self.sampling, self.cache)
+        scorer = _official_scorer() if self.cfg.train.eval_generate else None
+        self.loss_module.eval()
+        total = count = score = scored = 0.0
+        for i in range(self.dist.rank, len(dataset), self.dist.world_size):
+            batch = self.collator([dataset[i]])
+            self._note_skipped(batch["skipped"])
+            if not batch["samples"]:
+                continue
+            total += float(self.micro_loss(batch, self.loss_module))
+            count += 1
+            rec = records[i]
+            if scorer is not None and rec.task in scorer[1]:
+                score += scorer[0](rec.task, self.answer(batch), rec.answer)
+                scored += 1
+        self.train_mode()
+        total, count, score, scored = all_reduce_sum(self.dist, [total, count, score, scored])
+        self.last_eval_score = score / scored if scored else None
+        return total / count if count else float("nan")
+
+    @torch.no_grad()
+    def answer(self, batch: dict, max_new_tokens: int = 16) -> str:
+        """Greedy answer text for a one-sample batch: the prompt (labels == -100) is fed, the answer generated."""
+        m = self.model
+        (visual, patch, camera), = self.features(batch)
+        prompt_len = int((batch["labels"][0] != IGNORE).nonzero()[0])
+        ids = batch["input_ids"][:, :prompt_len].to(self.dist.device)
+        with self._autocast():
+            fused = m.cgmf(visual, patch, camera) if self.use_cgmf else visual
+            new = m.greedy_decode(m.embed(ids, fused), None, max_new_tokens)
+        return self.processor.decode(new[0])
+
+    def save(self, folder: Path) -> Path:
+        save_encoders = self.cfg.model.save_encoders
+        if save_encoders is None:
+            save_encoders = self.cfg.model.preset == "tiny" and not self.cfg.model.init_from
+        state = {"step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
+                 "samples_seen": self.samples_seen, "config": self.cfg.to_dict()}
+        path = save_checkpoint(self.dist, folder, self.model, self.optimizer, self.scheduler, state, save_encoders)
+        if self.dist.is_main and folder.name.startswith("checkpoint-"):
+            prune_checkpoints(self.out, self.cfg.output.keep_last)
+        self._log(f"checkpoint written: {path}")
+        return path

@@ -1,0 +1,135 @@
+"""Training config files, the CLI's overrides and the annotation readers (no model)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from spacemind_ros.train.cli import main
+from spacemind_ros.train.config import SHIPPED, TrainConfig, load_config, render_shipped
+from spacemind_ros.train.readers import read_dataset, split_human_turn
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_configs_are_generated_and_documented(name):
+    path = ROOT / "config" / "train" / f"{name}.yaml"
+    assert path.read_text() == render_shipped(name), "regenerate: python -m spacemind_ros.train.config"
+    config = load_config(path)
+    assert isinstance(config, TrainConfig)
+
+
+def test_paper_defaults_and_ablation_ladder():
+    paper = load_config(ROOT / "config/train/spacemind-8b.yaml")
+    assert (paper.train.epochs, paper.train.lr, paper.train.global_batch) == (2.0, 2e-5, 64)
+    assert paper.data.sample_frames - 2 * paper.data.drop_ends == 32 and paper.model.cgmf_variant == "full"
+    ladder = {load_config(ROOT / f"config/train/ablation-{v}.yaml").model.cgmf_variant
+              for v in ("none", "shallow", "token_weight", "geometric_bias")}
+    assert ladder == {"none", "shallow", "token_weight", "geometric_bias"}
+
+
+def test_overrides_and_errors(capsys):
+    c = load_config(None, ["train.lr=1e-4", "data.train=[{format: scenes, path: q.jsonl}]"])
+    assert c.train.lr == 1e-4 and c.data.train[0]["format"] == "scenes"
+    with pytest.raises(ValueError, match="unknown field"):
+        load_config(None, ["train.learning_rate=1"])
+    with pytest.raises(ValueError, match="cgmf_variant"):
+        load_config(None, ["model.cgmf_variant=deep"])
+    assert main(["--print-config", "train.epochs=1"]) == 0
+    assert "epochs: 1" in capsys.readouterr().out
+    assert main(["--print-config", "nonsense"]) == 2
+
+
+def test_llava_video_reader_vlm3r_and_vica(tmp_path):
+    items = [
+        {"id": "a", "video": "scannet/scene0000_00.mp4", "question_type": "object_rel_distance", "conversations": [
+            {"from": "human", "value": "<image>\nThese are frames of a video.\nWhich is closest to the bed?\n"
+                                       "Options:\nA. chair\nB. lamp\nAnswer with the option's letter from the given "
+                                       "choices directly."},
+            {"from": "gpt", "value": "B"},
+            {"from": "human", "value": "How many chairs are there?\nPlease answer the question using a single "
+                                       "word or phrase."},
+            {"from": "gpt", "value": "4"}]},
+        {"id": "b", "video": "arkit/1.mp4", "conversations": []},
+        {"id": "c", "video": "arkit/2.mp4", "conversations": [
+            {"from": "human", "value": "<video>\nWhich is bigger?\nA. sofa\nB. cup"}, {"from": "gpt", "value": "sofa"}]},
+    ]
+    path = tmp_path / "vica.json"
+    path.write_text(json.dumps(items))
+    records, skipped = read_dataset({"format": "vica", "path": str(path), "media_root": "/videos"})
+    assert [r.id for r in records] == ["a#0", "a#1", "c"]
+    assert records[0].options == ["A. chair", "B. lamp"] and records[0].answer == "B"
+    assert records[0].question == "Which is closest to the bed?" and records[0].media == "/videos/scannet/scene0000_00.mp4"
+    assert records[0].prompt_text.endswith("Answer with the option's letter from the given choices directly.")
+    assert records[1].task == "object_counting" and records[1].answer == "4"
+    assert records[2].answer == "A"  # the option's text maps to its letter
+    assert len(skipped) == 1 and "empty conversation" in str(skipped[0]) and str(path) in str(skipped[0])
+    assert split_human_turn("<image>\nWhere?")[0] == "Where?"
+
+
+def test_sqa3d_reader(tmp_path):
+    q = {"questions": [{"question_id": 1, "scene_id": "scene0001_00", "situation": "I am facing the sink.",
+                        "question": "What is on my left?"},
+                       {"question_id": 2, "scene_id": "scene0002_00", "situation": "", "question": "Is it dark?"}]}
+    a = {"annotations": [{"question_id": 1, "scene_id": "scene0001_00", "answers": [{"answer": "towel"}]}]}
+    (tmp_path / "q.json").write_text(json.dumps(q))
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    records, skipped = read_dataset({"format": "sqa3d", "path": str(tmp_path / "q.json"),
+                                     "annotations": str(tmp_path / "a.json"), "media_root": "/scannet",
+                                     "media_pattern": "{scene_id}/color"})
+    assert len(records) == 1 and records[0].answer == "towel" and records[0].task == "open"
+    assert records[0].question == "I am facing the sink. What is on my left?"
+    assert records[0].media == "/scannet/scene0001_00/color" and records[0].media_kind == "frames"
+    assert len(skipped) == 1 and "no annotation" in str(skipped[0])
+
+
+def test_prompt_is_the_serving_prompt_and_labels_cover_the_answer_only():
+    from spacemind_ros.model.presets import build_tiny
+    from spacemind_ros.pipeline.prompting import build_question_text
+    from spacemind_ros.train.data import IGNORE, tokenize_sample
+    from spacemind_ros.train.records import make_record
+
+    _, processor = build_tiny()
+    rec = make_record(id=1, question="Which is closest to the bed?", options=["A. chair", "B. lamp"], answer="B",
+                      media="/x.mp4", question_type="object_rel_distance")
+    ids, labels = tokenize_sample(processor, 3, rec)
+    served = processor.encode(3, build_question_text(rec.question, rec.options, "object_rel_distance")).input_ids[0]
+    assert ids[: len(served)].tolist() == served.tolist()
+    assert (labels[: len(served)] == IGNORE).all()
+    assert processor.tokenizer.decode(ids[len(served):]) == "B<|im_end|>"
+    assert labels[len(served):].tolist() == ids[len(served):].tolist()
+
+
+def test_encoder_cache_round_trip_and_damaged_entries(tmp_path):
+    import torch
+
+    from spacemind_ros.train.data import sampling_config
+    from spacemind_ros.train.encoder_cache import EncoderCache
+    from spacemind_ros.train.records import make_record
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x" * 10)
+    rec = make_record(id=1, question="How many chairs?", options=[], answer="2", media=video,
+                      question_type="object_counting")
+    cache = EncoderCache(tmp_path / "cache", "fp")
+    key = cache.key(rec, sampling_config())
+    assert key != cache.key(rec, sampling_config(sample_frames=16))
+    assert cache.load(key) is None
+    t = [torch.randn(2, 3, 4), torch.randn(2, 5, 6), torch.randn(2, 1, 6)]
+    cache.save(key, *t)
+    got = cache.load(key)
+    assert all(torch.equal(got[k], v) for k, v in zip(("visual", "patch_tokens", "camera_tokens"), t))
+    assert cache.entries() == 1 and cache.size_bytes() > 0
+    cache.path(key).write_bytes(b"half a file")
+    assert cache.load(key) is None  # recomputed, never trusted
+    video.write_bytes(b"y" * 11)  # the media changed: a new key
+    assert cache.key(rec, sampling_config()) != key
+
+
+def test_a_one_line_jsonl_is_one_record(tmp_path):
+    row = {"id": 7, "dataset": "d", "scene_name": "s", "question_type": "object_rel_distance", "question": "Closest?",
+           "options": ["A. x", "B. y"], "ground_truth": "B", "bag": "bag", "image_topic": "/camera/image_raw"}
+    (tmp_path / "q.jsonl").write_text(json.dumps(row) + "\n")
+    records, skipped = read_dataset({"format": "scenes", "path": str(tmp_path / "q.jsonl")})
+    assert [r.id for r in records] == ["7"] and not skipped
+    assert records[0].media == str(tmp_path / "bag") and records[0].topic == "/camera/image_raw"
