@@ -256,3 +256,33 @@ def test_compute_window_geometry_with_the_tiny_reference_model():
     assert geo.image_size == (56, 56)
     torch.testing.assert_close(torch.from_numpy(geo.intrinsic).float(), ref["case_a.intrinsic"][0], rtol=1e-4,
                                atol=1e-4)
+
+
+def test_route_path_to_the_frame_the_model_names():
+    from spacemind_ros.geometry.route import STANDOFF_M, parse_frame_number, route_path, straight_path
+
+    assert parse_frame_number("Frame 3", 4) == 2 and parse_frame_number("7", 4) is None
+    assert parse_frame_number("the sofa", 4) is None
+    rng = np.random.default_rng(8)
+    prediction, colors, poses = synthetic_window(rng, n=4)
+    prediction["depth_conf"][:] = 5.0
+    stamps = [i * 1_000_000_000 for i in range(4)]
+    geo = build_geometry(prediction, colors, stamps)
+    route = route_path(geo, "the wall", "Frame 2")
+    assert len(route.poses) == 11 and "up to scale" in route.note and "frame 2" in route.note
+    np.testing.assert_allclose(route.poses[0, :3, 3], poses[-1, :3, 3])  # starts at the newest camera
+    np.testing.assert_allclose(route.poses[-1, :3, 3], route.goal)
+    # The goal is on the wall seen by frame 2 (index 1): 2.0-2.1 along that camera's optical axis
+    in_cam = np.linalg.inv(poses[1]) @ np.append(route.goal, 1.0)
+    assert 2.0 <= in_cam[2] <= 2.1 and abs(in_cam[0]) < 1.0
+    x_axis = route.poses[0, :3, 0]
+    np.testing.assert_allclose(x_axis, (route.goal - poses[-1, :3, 3]) / np.linalg.norm(route.goal - poses[-1, :3, 3]))
+    assert "did not name a frame" in route_path(geo, "the wall", "no idea").note
+    assert len(route_path(geo, "the wall", "no idea").poses) == 0
+    no_depth = build_geometry({k: v for k, v in prediction.items() if not k.startswith("depth")}, colors, stamps)
+    assert "no depth head" in route_path(no_depth, "the wall", "1").note
+
+    metric = straight_path(np.zeros(3), np.array([3.0, 4.0, 0.0]), metric=True, step_m=0.5)
+    steps = np.linalg.norm(np.diff(metric[:, :3, 3], axis=0), axis=1)
+    assert np.allclose(steps[:-1], 0.5) and np.linalg.norm(metric[-1, :3, 3]) == pytest.approx(5.0 - STANDOFF_M)
+    np.testing.assert_allclose(metric[0, :3, 2], [0, 0, 1], atol=1e-12)  # z up in the odometry frame

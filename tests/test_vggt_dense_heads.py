@@ -125,3 +125,18 @@ def test_uv_embedding_layout():
     u0 = -(4 / 3) / diag * 3 / 4
     assert emb[0, 0, 0].item() == pytest.approx(torch.sin(torch.tensor(u0, dtype=torch.float64)).item(), abs=1e-6)
     assert emb[2, 0, 0].item() == pytest.approx(torch.cos(torch.tensor(u0, dtype=torch.float64)).item(), abs=1e-6)
+
+
+def test_add_dense_heads_to_a_loaded_model(tmp_path, reference):
+    model = VGGT.from_pretrained(DATA / "tiny_vggt.safetensors", config=VGGTConfig.tiny())
+    model.add_dense_heads(DATA / "tiny_vggt.safetensors")
+    with torch.no_grad():
+        out = model(reference["case_c.images"], dense=True)
+    torch.testing.assert_close(out.depth, reference["case_c.depth"], **TOL)
+    torch.testing.assert_close(out.world_points, reference["case_c.world_points"], **TOL)
+    state = load_file(str(DATA / "tiny_vggt.safetensors"))
+    state.pop("point_head.projects.2.bias")
+    save_file(state, str(tmp_path / "model.safetensors"))
+    fresh = VGGT.from_pretrained(DATA / "tiny_vggt.safetensors", config=VGGTConfig.tiny())
+    with pytest.raises(CheckpointError, match=r"\(point_head\): missing key 'projects.2.bias'"):
+        fresh.add_dense_heads(tmp_path)

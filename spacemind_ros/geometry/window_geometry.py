@@ -139,3 +139,15 @@ def compute_window_geometry(vggt, images: torch.Tensor, frame_stamps: list[int],
     colors = (images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
     geometry = build_geometry(predict(vggt, images, autocast_dtype), colors, frame_stamps, settings)
     return align_to_odometry(geometry, odometry, settings)
+
+
+def geometry_of_frames(vggt, processor, frames, settings: GeometrySettings | None = None,
+                       odometry: OdometryBuffer | None = None,
+                       autocast_dtype: torch.dtype | None = None) -> WindowGeometry:
+    """Window frames (``stamp_ns``, ``image``, cached ``vggt_input``) -> WindowGeometry, with the same VGGT
+    preprocessing as a query (``processor.vggt_frame`` / ``vggt_batch``)."""
+    if len(frames) < 2:
+        raise ValueError(f"geometry needs at least 2 frames, got {len(frames)}")
+    inputs = [f.vggt_input if f.vggt_input is not None else processor.vggt_frame(f.image) for f in frames]
+    return compute_window_geometry(vggt, processor.vggt_batch(inputs), [f.stamp_ns for f in frames], settings,
+                                   odometry, autocast_dtype)

@@ -29,6 +29,7 @@ from spacemind_ros.images import compressed_msg_to_rgb8, image_msg_to_rgb8
 from spacemind_ros.pipeline import Answer, RouteAnswer
 from spacemind_ros.process_tuning import tune_for_streaming
 from spacemind_ros.ros.conversions import fill_response, time_to_ns
+from spacemind_ros.ros.geometry_publisher import GeometryPublisher
 from spacemind_ros.ros.parameters import declare_all, read_settings
 
 
@@ -79,6 +80,7 @@ class SpaceMindNode(LifecycleNode):
             goal_callback=lambda _: GoalResponse.ACCEPT, cancel_callback=lambda _: CancelResponse.ACCEPT,
             callback_group=self.query_group,
         )
+        self.geometry = GeometryPublisher(self, self.query_group)  # ~/window_poses, ~/window_cloud, ~/depth
         self.create_timer(self.settings.diagnostics_period_s, self._publish_diagnostics,
                           callback_group=self.status_group)
 
@@ -100,6 +102,7 @@ class SpaceMindNode(LifecycleNode):
                                     min_new_tokens=s.min_new_tokens, compute_nice=s.compute_nice)
             self.reasoner = SpatialReasoner(model, processor, window, config,
                                             clock=lambda: self.get_clock().now().nanoseconds)
+            self.geometry.configure(self.reasoner, s)
         except Exception as exc:  # noqa: BLE001 - any load failure leaves us unconfigured, alive
             self.last_error = f"configure failed: {type(exc).__name__}: {exc}"
             self.get_logger().error(self.last_error)
@@ -120,6 +123,7 @@ class SpaceMindNode(LifecycleNode):
         if s.camera_info_topic:
             self._subs.append(self.create_subscription(CameraInfo, s.camera_info_topic, self._on_camera_info, qos,
                                                        callback_group=self.ingest_group))
+        self.geometry.activate()
         self._active = True
         self.get_logger().info(f"active: images on {self.resolve_topic_name(s.image_topic)}")
         return super().on_activate(state)
@@ -129,12 +133,14 @@ class SpaceMindNode(LifecycleNode):
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs.clear()
+        self.geometry.deactivate()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
         if self.reasoner is not None:
             self.reasoner.close()
         self.reasoner = None
+        self.geometry.cleanup()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
@@ -196,6 +202,7 @@ class SpaceMindNode(LifecycleNode):
         msg = SpatialAnswer(header=Header(stamp=self.get_clock().now().to_msg()), question=question,
                             options=list(options))
         self.answers_pub.publish(fill_response(msg, answer))
+        self.geometry.after_query(answer)  # computes only if someone subscribes to the geometry topics
 
     def _on_query(self, req, res):
         answer = self._run_query(req)
@@ -209,6 +216,7 @@ class SpaceMindNode(LifecycleNode):
         else:
             answer = reasoner.route(req.goal, start=req.start or None, timeout=req.timeout_s or None)
         self._finish(answer, f"route to: {req.goal}")
+        res.path, res.path_note = self.geometry.route_path(answer, req.goal)
         return fill_response(res, answer)
 
     def _on_goal(self, goal_handle):
@@ -247,7 +255,7 @@ class SpaceMindNode(LifecycleNode):
             "frames_dropped": dropped, "window_fill": fill, "window_capacity": self.settings.window_max_frames,
             "last_latency_s": f"{self.last_latency_s:.3f}", "intake_p95_ms": f"{p95:.3f}", "backend": self.settings.backend,
             "model": self.settings.model_path or f"preset:{self.settings.preset}", "errors": errors,
-            "last_error": last_error,
+            "last_error": last_error, **self.geometry.diagnostics(),
         }
         status = DiagnosticStatus(level=level, name="spacemind_node", hardware_id=self.settings.device,
                                   message="active" if self._active else "inactive",
@@ -275,6 +283,7 @@ def main(args=None) -> int:
         executor.shutdown()
         if node.reasoner is not None:
             node.reasoner.close()
+        node.geometry.close()
         node.destroy_node()
         rclpy.try_shutdown()
     return code

@@ -69,6 +69,22 @@ class VGGT(nn.Module):
     def _dpt_head(self, output_dim: int, activation: str) -> DPTHead:
         return DPTHead(self.config.output_dim, self.config.dpt, output_dim, activation, self.config.patch_size)
 
+    def add_dense_heads(self, checkpoint: str | Path | None = None) -> None:
+        """Build the depth and point heads on a model loaded without them (same device, float32) and load their
+        official keys strictly from ``checkpoint``; without one they keep their random initialisation."""
+        device = next(self.parameters()).device
+        state = read_state_dict(checkpoint) if checkpoint is not None else None
+        for name, output_dim, activation in (("point_head", 3, "inv_log"), ("depth_head", 1, "exp")):
+            if getattr(self, name) is not None:
+                continue
+            head = self._dpt_head(output_dim, activation).to(device)
+            if state is not None:
+                prefix = name + "."
+                load_strict_subset(head, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)},
+                                   source=f"{checkpoint} ({name})", ignore_prefixes=())
+            setattr(self, name, head.eval())
+        self.config.enable_depth = self.config.enable_point = True
+
     @property
     def has_dense_heads(self) -> bool:
         return self.depth_head is not None or self.point_head is not None
