@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+from spacemind_ros.runtime import DTYPE_CHOICES, RuntimeSettings
+
 
 def _source_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
@@ -19,6 +21,9 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     model = p.add_mutually_exclusive_group()
     model.add_argument("--preset", default="tiny", choices=["tiny"], help="embedded random-weight model (untrained)")
     model.add_argument("--model", help="SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/)")
+    p.add_argument("--device", default="auto", help="torch device: auto (cuda when present), cpu, cuda, cuda:N")
+    p.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
+                   help="model dtype: auto = bfloat16 on CUDA, float32 on CPU")
     p.add_argument("--min-gap", type=float, default=0.0, help="keyframe gap in seconds")
     p.add_argument("--min-frames", type=int, default=4)
     p.add_argument("--timeout", type=float, default=0.0)
@@ -46,9 +51,10 @@ def _reasoner(args):
     from spacemind_ros.model.presets import load_model
     from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
 
+    runtime = RuntimeSettings.resolve(args.device, args.dtype)
     t = time.perf_counter()
-    _progress(f"loading model ({args.model or 'preset ' + args.preset})")
-    model, processor = load_model(args.model, preset=args.preset)
+    _progress(f"loading model ({args.model or 'preset ' + args.preset}) on {runtime.describe()}")
+    model, processor = load_model(args.model, preset=args.preset, runtime=runtime)
     _progress(f"model ready in {time.perf_counter() - t:.1f} s; reading frames")
     window = WindowConfig(min_gap_s=args.min_gap, min_frames=args.min_frames, duration_s=1e9, max_frames=4096)
     reasoner = SpatialReasoner(model, processor, window, ReasonerConfig(feature_cache=False))

@@ -76,7 +76,7 @@ def test_feature_worker_fills_cache_and_answers_match(tiny):
     frames = r.window.frames()
     assert all(f.features is not None for f in frames)
     assert all(torch.equal(f.vggt_input, processor.vggt_frame(f.image)) for f in frames)
-    assert frames[0].vggt_input.dtype == torch.uint8 and frames[0].vggt_input.shape == (3, 42, 56)  # 80x60 -> width 56
+    assert frames[0].vggt_input.dtype == torch.uint8 and frames[0].vggt_input.shape == (3, 56, 56)  # 80x60 padded
     cold = make(tiny, feature_cache=False)
     no_vggt_cache = make(tiny, feature_cache=True, vggt_input_cache=False)
     assert no_vggt_cache.wait_features() and all(f.vggt_input is None for f in no_vggt_cache.window.frames())

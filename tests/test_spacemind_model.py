@@ -43,7 +43,7 @@ def test_shapes_through_the_model(tiny, n):
     visual = model.visual_tokens(pv)
     spatial = model.spatial_tokens(vggt)
     assert visual.shape == (n, 16, 64)
-    assert spatial.patch_tokens.shape == (1, n, 12, 128) and spatial.camera_tokens.shape == (1, n, 1, 128)
+    assert spatial.patch_tokens.shape == (1, n, 16, 128) and spatial.camera_tokens.shape == (1, n, 1, 128)
     fused = model.fuse(visual, spatial)
     assert fused.shape == visual.shape
     out = model(ids, pv, vggt)

@@ -8,6 +8,7 @@ from safetensors.torch import load_file, save_file
 
 from spacemind_ros.errors import CheckpointError
 from spacemind_ros.model.vggt import VGGT, VGGTConfig, pose_encoding_to_extri_intri
+from spacemind_ros.model.vggt.aggregator import IMAGENET_MEAN, IMAGENET_STD
 from spacemind_ros.model.vggt.layers import RotaryPositionEmbedding2D, grid_positions
 
 DATA = Path(__file__).parent / "data" / "vggt"
@@ -43,7 +44,8 @@ def test_reproduces_official_outputs(tiny, reference, case):
     B, S, _, H, W = images.shape
     with torch.no_grad():
         out = tiny(images, layers=range(4))
-        normalized = (images - tiny.aggregator._resnet_mean) / tiny.aggregator._resnet_std
+        mean, std = (torch.tensor(c).view(1, 1, 3, 1, 1) for c in (IMAGENET_MEAN, IMAGENET_STD))
+        normalized = (images - mean) / std
         patch_tokens = tiny.aggregator.patch_embed(normalized.reshape(B * S, 3, H, W))
         pos_embed = tiny.aggregator.patch_embed.interpolate_pos_encoding((H // 14) * (W // 14), H, W, torch.float32)
     torch.testing.assert_close(patch_tokens, reference[f"{case}.aggregator.patch_tokens"], **TOL)

@@ -24,7 +24,7 @@ def run_geometry(args, reasoner, progress) -> int:
     frames = reasoner.window.sample()
     progress(f"VGGT geometry over {len(frames)} sampled frames")
     geometry = geometry_of_frames(vggt, reasoner.processor, frames, GeometrySettings(max_points=args.max_points),
-                                  odometry)
+                                  odometry, getattr(model, "vggt_autocast", None))
     paths = write_all(geometry, args.out)
     summary = {k: v for k, v in poses_dict(geometry).items() if k != "frames"}
     summary["files"] = {k: str(v) for k, v in paths.items()}

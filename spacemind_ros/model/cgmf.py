@@ -81,8 +81,8 @@ class CGMF(nn.Module):
         N, M_v, _ = f_v.shape
         M_s = f_s.shape[1]
         heads, d_head = cfg.num_heads, cfg.attn_dim // cfg.num_heads
-        f_s = f_s.to(f_v.dtype)
-        f_c = f_c.to(f_v.dtype)
+        dtype = self.q_proj.weight.dtype  # inputs come from encoders that may run in other precisions
+        f_v, f_s, f_c = f_v.to(dtype), f_s.to(dtype), f_c.to(dtype)
         s = self.norm_spatial(f_s)
         q = self.q_proj(self.norm_visual(f_v))
         k, v = self.k_proj(s), self.v_proj(s)

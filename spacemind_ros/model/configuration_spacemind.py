@@ -11,6 +11,9 @@ from spacemind_ros.model.vggt.config import VGGTConfig
 CONFIG_NAME = "spacemind_config.json"
 # LoRA on the language model's attention projections only (a plain name list would also wrap InternViT's q/k/v).
 LLM_ATTENTION_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
+# InternVL2.5/3's own system message (its chat() and the `internvl2_5` fine-tuning template put it first).
+INTERNVL_SYSTEM_PROMPT = ("你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的"
+                          "多模态大语言模型。")
 
 
 @dataclass
@@ -29,10 +32,12 @@ class SpaceMindConfig:
     lora: LoRASettings | None = field(default_factory=LoRASettings)
     spatial_layer: int = -1  # VGGT aggregator layer fed to CGMF
     vision_image_size: int = 448  # InternViT tile size (px)
-    vggt_image_size: int = 518  # VGGT input width (px), crop mode
-    vggt_preprocess_mode: str = "crop"
+    # The fidelity decisions below are stored with every checkpoint so that serving matches training.
+    vggt_image_size: int = 518  # VGGT input size (px): the square side in pad mode, the width in crop mode
+    vggt_preprocess_mode: str = "pad"  # the paper feeds VGGT "518 px padded" (white); "crop" is the official default
     max_new_tokens: int = 16
-    system_prompt: str | None = None
+    system_prompt: str | None = INTERNVL_SYSTEM_PROMPT  # None or "" = no system turn (the -hf chat template's way)
+    frame_label: str = "Frame{i}: "  # InternVL's README chat; its fine-tuning loader writes "Frame-{i}: "
     preset: str = "custom"
     internvl_path: str | None = None  # where the base checkpoints live (relative to the SpaceMind folder, or absolute)
     vggt_path: str | None = None
@@ -54,6 +59,8 @@ class SpaceMindConfig:
             raise ValueError(f"spatial_layer {self.spatial_layer} outside the {self.vggt.depth} aggregator layers")
         if self.vggt_preprocess_mode not in ("crop", "pad"):
             raise ValueError("vggt_preprocess_mode must be 'crop' or 'pad'")
+        if "{i}" not in self.frame_label:
+            raise ValueError(f"frame_label {self.frame_label!r} must contain {{i}} (the 1-based frame number)")
         if self.vggt_image_size % self.vggt.patch_size:
             raise ValueError(f"vggt_image_size {self.vggt_image_size} is not a multiple of {self.vggt.patch_size}")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,6 +52,27 @@ class SpaceMindModel(nn.Module):
                 target_modules=config.lora.target_modules, bias="none",
             ))
         self.internvl = internvl
+        self.vggt_autocast: torch.dtype | None = None  # set by place(): VGGT's aggregator autocast dtype
+
+    # -- placement -------------------------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        """Where the model computes (CGMF's device; place() keeps every part there)."""
+        return self.cgmf.q_proj.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The serving dtype of InternViT + projector, CGMF and the LLM (VGGT keeps float32)."""
+        return self.cgmf.q_proj.weight.dtype
+
+    def place(self, runtime) -> "SpaceMindModel":
+        """Move to ``runtime.device``: InternVL and CGMF in ``runtime.dtype``; VGGT in float32 with its aggregator
+        under autocast on CUDA (the official recipe). ``runtime``: a spacemind_ros.runtime.RuntimeSettings."""
+        self.internvl.to(device=runtime.device, dtype=runtime.dtype)
+        self.cgmf.to(device=runtime.device, dtype=runtime.dtype)
+        self.vggt.to(device=runtime.device, dtype=torch.float32)
+        self.vggt_autocast = runtime.vggt_autocast
+        return self
 
     # -- parts -----------------------------------------------------------------------------------------------------
     @property
@@ -71,18 +93,34 @@ class SpaceMindModel(nn.Module):
         patches = (vc.image_size[0] // vc.patch_size[0]) * (vc.image_size[1] // vc.patch_size[1])
         return int(patches * self.base.config.downsample_ratio ** 2)
 
+    @property
+    def max_positions(self) -> int:
+        """Positions the language model allows (prompt + answer)."""
+        return int(self.base.config.text_config.max_position_embeddings)
+
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
         return {n: p for n, p in self.named_parameters() if p.requires_grad}
 
     # -- encoders and fusion ---------------------------------------------------------------------------------------
     @torch.no_grad()
     def visual_tokens(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """InternViT + pixel shuffle + projector: ``[N, 3, V, V]`` -> ``[N, M_v, d_v]`` (frozen, no grad)."""
+        """InternViT + pixel shuffle + projector: ``[N, 3, V, V]`` -> ``[N, M_v, d_v]`` (frozen, no grad).
+
+        Pixels made on the CPU are moved to the model's device and dtype here.
+        """
+        vision = self.base.model.vision_tower
+        pixel_values = pixel_values.to(device=vision.device, dtype=vision.dtype)
         return self.base.get_image_features(pixel_values=pixel_values, return_dict=True).pooler_output
 
     @torch.no_grad()
     def spatial_tokens(self, vggt_pixels: torch.Tensor, autocast_dtype: torch.dtype | None = None) -> SpatialFeatures:
-        """VGGT over each window: ``[B, N, 3, H, W]`` (or ``[N, 3, H, W]``) in [0, 1] (frozen, no grad)."""
+        """VGGT over each window: ``[B, N, 3, H, W]`` (or ``[N, 3, H, W]``) in [0, 1] (frozen, no grad).
+
+        Moved to VGGT's device; ``autocast_dtype`` defaults to the placement's (bf16 on CUDA, none on the CPU).
+        """
+        vggt_pixels = vggt_pixels.to(self.vggt.aggregator.camera_token.device)
+        if autocast_dtype is None:
+            autocast_dtype = self.vggt_autocast
         return self.vggt.encode_spatial(vggt_pixels, layer=self.config.spatial_layer, autocast_dtype=autocast_dtype)
 
     def fuse(self, visual: torch.Tensor, spatial: SpatialFeatures) -> torch.Tensor:
@@ -95,7 +133,9 @@ class SpaceMindModel(nn.Module):
 
     def embed(self, input_ids: torch.Tensor, fused: torch.Tensor | None) -> torch.Tensor:
         """Token embeddings ``[B, L, d_v]`` with the fused tokens scattered at the image-token positions."""
-        embeds = self.base.get_input_embeddings()(input_ids)
+        embedding = self.base.get_input_embeddings()
+        input_ids = input_ids.to(embedding.weight.device)
+        embeds = embedding(input_ids)
         mask = input_ids == self.image_token_id
         n_tokens = int(mask.sum())
         n_fused = 0 if fused is None else fused.shape[0] * fused.shape[1]
@@ -103,7 +143,7 @@ class SpaceMindModel(nn.Module):
             raise ValueError(f"prompt has {n_tokens} image tokens but {n_fused} fused visual tokens were given")
         if fused is None:
             return embeds
-        return embeds.masked_scatter(mask.unsqueeze(-1), fused.to(embeds.dtype))
+        return embeds.masked_scatter(mask.unsqueeze(-1), fused.to(device=embeds.device, dtype=embeds.dtype))
 
     def encode_window(self, pixel_values: torch.Tensor, vggt_pixels: torch.Tensor) -> torch.Tensor:
         """Frames of B windows -> fused visual tokens ``[B*N, M_v, d_v]``.
@@ -234,17 +274,27 @@ class SpaceMindModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, internvl_path: str | Path | None = None,
-                        vggt_path: str | Path | None = None, device: str | torch.device = "cpu",
-                        dtype: torch.dtype | None = None) -> "SpaceMindModel":
+                        vggt_path: str | Path | None = None, runtime=None) -> "SpaceMindModel":
         """Assemble from local folders: InternVL3-hf checkpoint, VGGT checkpoint, SpaceMind folder (config, CGMF,
-        LoRA). Paths default to the ones recorded in the config (relative to ``folder``)."""
+        LoRA). Paths default to the ones recorded in the config (relative to ``folder``).
+
+        ``runtime`` (spacemind_ros.runtime.RuntimeSettings; default CPU float32) decides placement. Nothing is
+        staged twice: InternVL loads straight onto the device in the serving dtype (the checkpoint's own dtype is
+        not used), VGGT's file is memory-mapped and its float32 weights copied to the device once.
+        """
+        from spacemind_ros.runtime import RuntimeSettings
+
+        runtime = runtime or RuntimeSettings.resolve("cpu", "float32")
+        t0 = time.perf_counter()
         folder = Path(folder)
         config = SpaceMindConfig.load(folder)
         internvl_dir = _resolve(folder, internvl_path, config.internvl_path, "InternVL3 checkpoint")
         vggt_dir = _resolve(folder, vggt_path, config.vggt_path, "VGGT checkpoint")
-        internvl, tokenizer = load_internvl(internvl_dir, dtype=dtype)
-        vggt = VGGT.from_pretrained(vggt_dir, config=config.vggt)
-        model = cls(config, internvl=internvl, vggt=vggt, tokenizer=tokenizer, lora=False)
+        internvl, tokenizer = load_internvl(internvl_dir, dtype=runtime.dtype, device=runtime.device)
+        t_internvl = time.perf_counter() - t0
+        vggt = VGGT.from_pretrained(vggt_dir, config=config.vggt, device=runtime.device, dtype=torch.float32)
+        with torch.device(runtime.device):  # CGMF's fresh weights are made where they will live, then loaded
+            model = cls(config, internvl=internvl, vggt=vggt, tokenizer=tokenizer, lora=False)
         model.config.internvl_path, model.config.vggt_path = str(internvl_dir), str(vggt_dir)
         _load_cgmf(model.cgmf, folder / CGMF_WEIGHTS)
         if config.lora is not None:
@@ -258,7 +308,21 @@ class SpaceMindModel(nn.Module):
                 model.internvl = PeftModel.from_pretrained(model.internvl, str(lora_dir), is_trainable=True)
             except Exception as exc:  # noqa: BLE001
                 raise CheckpointError(f"cannot load the LoRA adapter in {lora_dir}: {exc}") from exc
-        return model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
+        model.place(runtime)  # CGMF and the adapters into the serving dtype; the rest is already there
+        log.info("loaded SpaceMind from %s on %s in %.1f s (InternVL %.1f s): %s", folder, runtime.describe(),
+                 time.perf_counter() - t0, t_internvl, memory_report(runtime.device))
+        return model
+
+
+def memory_report(device: torch.device) -> str:
+    """Process peak RSS and, on CUDA, allocated / peak device memory (GB)."""
+    import resource
+
+    text = f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB"
+    if device.type == "cuda":
+        text += (f", CUDA allocated {torch.cuda.memory_allocated(device) / 1e9:.2f} GB"
+                 f" (peak {torch.cuda.max_memory_allocated(device) / 1e9:.2f} GB)")
+    return text
 
 
 def _resolve(folder: Path, explicit, recorded, what: str) -> Path:
@@ -273,8 +337,9 @@ def _resolve(folder: Path, explicit, recorded, what: str) -> Path:
     return path
 
 
-def load_internvl(path: str | Path, dtype: torch.dtype | None = None):
-    """InternVL3-hf folder -> (InternVLForConditionalGeneration, tokenizer), offline."""
+def load_internvl(path: str | Path, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"):
+    """InternVL3-hf folder -> (InternVLForConditionalGeneration, tokenizer), offline, in ``dtype`` on ``device``
+    (loaded there directly: an 8B checkpoint is never staged in CPU memory first)."""
     from transformers import AutoTokenizer
 
     path = Path(path)
@@ -282,7 +347,8 @@ def load_internvl(path: str | Path, dtype: torch.dtype | None = None):
         raise CheckpointError(f"{path}/config.json is missing: expected an InternVL3-*-hf checkpoint folder")
     try:
         model, info = InternVLForConditionalGeneration.from_pretrained(
-            str(path), local_files_only=True, dtype=dtype, output_loading_info=True)
+            str(path), local_files_only=True, dtype=dtype, output_loading_info=True,
+            device_map=None if torch.device(device).type == "cpu" else {"": str(device)})
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - transformers raises many kinds; name the folder
         raise CheckpointError(f"cannot load InternVL3 from {path}: {type(exc).__name__}: {exc}") from exc

@@ -52,7 +52,7 @@ def tiny_config(vocab_size: int, image_token_id: int) -> SpaceMindConfig:
         internvl=internvl, vggt=VGGTConfig.tiny(),
         cgmf=CGMFConfig(visual_dim=64, spatial_dim=128, attn_dim=32, num_heads=4),
         lora=LoRASettings(r=8, alpha=16, dropout=0.0), vision_image_size=112, vggt_image_size=56,
-        max_new_tokens=16, preset="tiny",
+        max_new_tokens=16, preset="tiny", system_prompt=None,  # no system turn: short prompts for a random model
     )
 
 
@@ -80,14 +80,20 @@ def build_on_meta(config: SpaceMindConfig):
         return SpaceMindModel(config)
 
 
-def load_model(model_dir=None, preset: str | None = None, device: str = "cpu", dtype: torch.dtype | None = None):
-    """(model, processor) from a SpaceMind folder, or from a preset; ``spacemind-8b`` needs ``model_dir``."""
+def load_model(model_dir=None, preset: str | None = None, runtime=None):
+    """(model, processor) from a SpaceMind folder, or from a preset; ``spacemind-8b`` needs ``model_dir``.
+
+    ``runtime``: a spacemind_ros.runtime.RuntimeSettings (device and dtype); default CPU float32.
+    """
     from spacemind_ros.model.modeling_spacemind import SpaceMindModel
     from spacemind_ros.model.processing_spacemind import SpaceMindProcessor
+    from spacemind_ros.runtime import RuntimeSettings
 
+    runtime = runtime or RuntimeSettings.resolve("cpu", "float32")
     if model_dir is None:
         if preset in (None, "tiny"):
-            return build_tiny()
+            model, processor = build_tiny()
+            return model.place(runtime), processor
         raise ValueError(f"preset {preset!r} has no embedded weights: give the SpaceMind folder (--model DIR)")
-    model = SpaceMindModel.from_pretrained(model_dir, device=device, dtype=dtype).eval()
+    model = SpaceMindModel.from_pretrained(model_dir, runtime=runtime).eval()
     return model, SpaceMindProcessor(model.tokenizer, model.config, model.tokens_per_frame)

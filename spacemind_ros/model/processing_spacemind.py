@@ -34,6 +34,7 @@ class SpaceMindProcessor:
         self.config = config
         self.tokens_per_frame = tokens_per_frame
         self._prefix_ids: dict[int, torch.Tensor] = {}  # frame count -> prefix ids [1, L_prefix]
+        self._suffix_ids: torch.Tensor | None = None  # end of the user turn + assistant header [1, L_suffix]
         self.image_token_id = tokenizer.convert_tokens_to_ids(IMG_CONTEXT)
         if self.image_token_id is None or self.image_token_id == tokenizer.unk_token_id:
             raise ValueError(f"tokenizer has no {IMG_CONTEXT} token")
@@ -60,18 +61,30 @@ class SpaceMindProcessor:
 
     def frames_text(self, num_frames: int) -> str:
         tokens = IMG_CONTEXT * self.tokens_per_frame
-        return "\n".join(f"Frame{i + 1}: {IMG_START}{tokens}{IMG_END}" for i in range(num_frames)) + "\n"
+        label = self.config.frame_label
+        return "\n".join(f"{label.format(i=i + 1)}{IMG_START}{tokens}{IMG_END}" for i in range(num_frames)) + "\n"
 
     def encode(self, num_frames: int, question: str) -> PromptIds:
-        """ChatML: [system] user: Frame1..N then the question; assistant header last."""
+        """ChatML: [system] user: Frame1..N then the question; assistant header last.
+
+        The question is user text and is tokenised as plain text: special-token strings in it (``<IMG_CONTEXT>``,
+        ``<|im_end|>``) become ordinary pieces, so they can neither add image slots nor open a new turn.
+        """
         if num_frames not in self._prefix_ids:  # depends on the frame count alone: tokenised once
             system = self.config.system_prompt
             prefix = f"<|im_start|>system\n{system}<|im_end|>\n" if system else ""
             self._prefix_ids[num_frames] = self._ids(prefix + "<|im_start|>user\n" + self.frames_text(num_frames))
-        return PromptIds(self._prefix_ids[num_frames], self._ids(f"{question}<|im_end|>\n<|im_start|>assistant\n"))
+        if self._suffix_ids is None:
+            self._suffix_ids = self._ids("<|im_end|>\n<|im_start|>assistant\n")
+        question_ids = self._ids(question, plain=True)
+        return PromptIds(self._prefix_ids[num_frames], torch.cat([question_ids, self._suffix_ids], dim=1))
 
-    def _ids(self, text: str) -> torch.Tensor:
-        return torch.tensor([self.tokenizer(text, add_special_tokens=False)["input_ids"]], dtype=torch.long)
+    def _ids(self, text: str, plain: bool = False) -> torch.Tensor:
+        """``[1, L]`` ids; ``plain`` splits special-token strings into ordinary pieces. ``verbose=False``: a 32-frame
+        prompt is longer than the tokenizer's model_max_length (8192) but within the LLM's positions (checked by
+        the pipeline against the model's real limit)."""
+        ids = self.tokenizer(text, add_special_tokens=False, split_special_tokens=plain, verbose=False)["input_ids"]
+        return torch.tensor([ids], dtype=torch.long)
 
     def decode(self, token_ids: torch.Tensor) -> str:
         return self.tokenizer.decode(token_ids, skip_special_tokens=True).strip()

@@ -52,15 +52,16 @@ def validate_options(options: Sequence[str]) -> list[str]:
     return [o.strip() for o in options]
 
 
-_RULES = [  # (pattern, task) checked in order on the lower-cased question
-    (r"how many|number of|count", "object_counting"),
-    (r"size of (this|the) room|room size|area of (this|the) room|how big is (this|the) room", "room_size_estimation"),
-    (r"distance between|how far|distance from", "object_abs_distance"),
-    (r"longest dimension|how (big|tall|long|wide)|size of|height of|length of", "object_size_estimation"),
-    (r"appear(s|ance)? first|order .*appear|first-time appearance", "obj_appearance_order"),
-    (r"route|how (do|can|should) i (get|go|reach|navigate)|navigate|get to", "route_planning"),
-    (r"closest|nearest|farthest|furthest", "object_rel_distance"),
-    (r"left|right|behind|in front|back", "object_rel_direction_medium"),
+_RULES = [  # (pattern, task) checked in order on the lower-cased question; whole words only
+    (r"\bhow many\b|\bnumber of\b|\bcount(s|ing)?\b", "object_counting"),
+    (r"\b(size of|area of) (this|the) room\b|\broom size\b|\bhow big is (this|the) room\b",
+     "room_size_estimation"),
+    (r"\bdistance between\b|\bhow far\b|\bdistance from\b", "object_abs_distance"),
+    (r"\blongest dimension\b|\bhow (big|tall|long|wide)\b|\b(size|height|length) of\b", "object_size_estimation"),
+    (r"\bappear(s|ance)? first\b|\border\b.*\bappear|\bfirst-time appearance\b", "obj_appearance_order"),
+    (r"\broute\b|\bhow (do|can|should) i (get|go|reach|navigate)\b|\bnavigate\b|\bget to\b", "route_planning"),
+    (r"\b(closest|nearest|farthest|furthest)\b", "object_rel_distance"),
+    (r"\b(left|right|behind|in front|back)\b", "object_rel_direction_medium"),
 ]
 
 

@@ -244,6 +244,7 @@ class SpatialReasoner:
         if progress:
             progress("encoding", len(frames), "")
         prompt = self.processor.encode(len(frames), text)
+        self._check_length(prompt, len(frames), max_new_tokens)
         prefix = self._prefix
         if self.config.kv_cache and prefix is not None and prefix[0] == key \
                 and prefix[1].shape[1] == prompt.prefix.shape[1] == prefix[2].get_seq_length():
@@ -270,6 +271,10 @@ class SpatialReasoner:
             try:
                 new = self.model.greedy_decode(question, prefix_cache, max_new_tokens, self.config.min_new_tokens,
                                                stopper)
+            except BaseException:
+                # Failed mid-decode (e.g. out of memory): the cache may hold a partial step; never reuse it.
+                self._prefix = None
+                raise
             finally:
                 # Decoding appended to the prefix cache; cut it back (views, no copy) for the next follow-up.
                 extra = prefix_cache.get_seq_length() - prefix_embeds.shape[1]
@@ -282,6 +287,15 @@ class SpatialReasoner:
             raise QueryTimeoutError(f"timed out after {timeout:.2f} s (while generating)")
         answer.answer = self.processor.decode(new[0])
         self._parse(answer, options)
+
+    def _check_length(self, prompt, num_frames: int, max_new_tokens: int) -> None:
+        limit = getattr(self.model, "max_positions", None)
+        prefix, question = prompt.prefix.shape[1], prompt.question.shape[1]
+        if limit is not None and prefix + question + max_new_tokens > limit:
+            raise BadRequestError(
+                f"the prompt needs {prefix + question + max_new_tokens} positions ({prefix} for {num_frames} frames "
+                f"and the chat header, {question} for the question, up to {max_new_tokens} for the answer) but the "
+                f"language model allows {limit}; ask with fewer frames or a shorter question")
 
     def _encode_prefix(self, frames, prefix_ids, times, check, progress):
         model, processor = self.model, self.processor

@@ -110,7 +110,7 @@ class GeometryPublisher:
             raise SpaceMindError("node is not configured", ErrorCode.NOT_READY)
         with self._compute_lock:
             geometry = geometry_of_frames(reasoner.model.vggt, reasoner.processor, frames, self.geometry_settings,
-                                          self.odometry)
+                                          self.odometry, getattr(reasoner.model, "vggt_autocast", None))
             self.computed += 1
         self.last_note = geometry.note
         return geometry

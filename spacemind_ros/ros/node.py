@@ -88,13 +88,15 @@ class SpaceMindNode(LifecycleNode):
     def on_configure(self, state) -> TransitionCallbackReturn:
         from spacemind_ros.model.presets import load_model
         from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
+        from spacemind_ros.runtime import RuntimeSettings
 
         s = self.settings = read_settings(self)
         try:
             if s.backend != "pytorch":
                 raise ValueError(f"backend {s.backend!r} is not available yet; use 'pytorch'")
             t = time.perf_counter()
-            model, processor = load_model(s.model_path or None, preset=s.preset, device=s.device)
+            runtime = RuntimeSettings.resolve(s.device, s.dtype)
+            model, processor = load_model(s.model_path or None, preset=s.preset, runtime=runtime)
             window = WindowConfig(max_frames=s.window_max_frames, duration_s=s.window_duration_s,
                                   min_gap_s=s.keyframe_gap_s, min_frames=s.min_frames)
             config = ReasonerConfig(queue_limit=s.queue_limit, default_timeout_s=s.default_timeout_s,
@@ -107,7 +109,7 @@ class SpaceMindNode(LifecycleNode):
             self.last_error = f"configure failed: {type(exc).__name__}: {exc}"
             self.get_logger().error(self.last_error)
             return TransitionCallbackReturn.FAILURE
-        self.get_logger().info(f"configured: {s.model_path or 'preset ' + s.preset} on {s.device} "
+        self.get_logger().info(f"configured: {s.model_path or 'preset ' + s.preset} on {runtime.describe()} "
                                f"in {time.perf_counter() - t:.1f} s"
                                + (" (tiny preset: random weights, untrained)" if not s.model_path else ""))
         return TransitionCallbackReturn.SUCCESS

@@ -18,16 +18,19 @@ PARAMS: dict[str, Param] = {
     "compressed_topic": Param("", "sensor_msgs/CompressedImage topic (jpeg/png); empty = off", read_only=True),
     "camera_info_topic": Param("", "sensor_msgs/CameraInfo topic recorded with each frame; empty = off",
                                read_only=True),
-    "window_max_frames": Param(128, "keyframes held at most (memory bound)", 8, 4096),
-    "window_duration_s": Param(60.0, "frames older than newest minus this are evicted (s)", 1.0, 3600.0),
-    "keyframe_gap_s": Param(0.25, "minimum time between kept keyframes (s)", 0.0, 10.0),
+    "window_max_frames": Param(300, "keyframes held at most (memory bound)", 8, 4096),
+    "window_duration_s": Param(300.0, "frames older than newest minus this are evicted (s)", 1.0, 3600.0),
+    "keyframe_gap_s": Param(1.0, "minimum time between kept keyframes (s)", 0.0, 10.0),
     "min_frames": Param(4, "fewer frames answer NOT_ENOUGH_FRAMES", 1, 64),
     "preset": Param("tiny", "model preset when model_path is empty (tiny = random weights, untrained)",
                     read_only=True),
     "model_path": Param("", "SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/)", read_only=True),
     "backend": Param("pytorch", "encoder backend: pytorch (tensorrt engines arrive with the engines issue)",
                      read_only=True),
-    "device": Param("cpu", "torch device for the model (cpu, cuda, cuda:1)", read_only=True),
+    "device": Param("auto", "torch device for the model (auto = cuda when present, cpu, cuda, cuda:1)",
+                    read_only=True),
+    "dtype": Param("auto", "model dtype: auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16",
+                   read_only=True),
     "queue_limit": Param(2, "queries that may wait behind the running one; more answer BUSY", 0, 64),
     "default_timeout_s": Param(60.0, "timeout of a query that asks for 0 (s)", 0.01, 3600.0),
     "max_new_tokens": Param(16, "decoded tokens at most for questions", 1, 4096),
@@ -40,8 +43,10 @@ PARAMS: dict[str, Param] = {
     "diagnostics_period_s": Param(1.0, "period of /diagnostics status (s)", 0.1, 60.0, read_only=True),
     "geometry_dense_heads": Param(False, "build VGGT's depth and point heads for ~/window_cloud and ~/depth "
                                   "(official checkpoint keys load strictly); off = poses only", read_only=True),
-    "geometry_max_points": Param(50000, "~/window_cloud point budget (voxel-downsampled to fit)", 1, 5_000_000),
-    "geometry_confidence_drop": Param(0.5, "drop this fraction of least confident pixels from the cloud", 0.0, 0.99),
+    "geometry_max_points": Param(50000, "~/window_cloud point budget (voxel-downsampled to fit)", 1, 5_000_000,
+                                 read_only=True),
+    "geometry_confidence_drop": Param(0.5, "drop this fraction of least confident pixels from the cloud", 0.0, 0.99,
+                                      read_only=True),
     "geometry_camera_frame": Param("camera_optical_frame", "frame of the camera images (REP-103 optical axes)",
                                    read_only=True),
     "route_path": Param(True, "route advice also returns a nav_msgs/Path (one more follow-up question and VGGT run)",
@@ -68,6 +73,7 @@ class NodeSettings:
     model_path: str
     backend: str
     device: str
+    dtype: str
     queue_limit: int
     default_timeout_s: float
     max_new_tokens: int

@@ -45,15 +45,6 @@ class Aggregator(nn.Module):
         self.global_blocks = blocks()
         self.camera_token = nn.Parameter(torch.randn(1, 2, 1, C))
         self.register_token = nn.Parameter(torch.randn(1, 2, config.num_register_tokens, C))
-        self.register_buffer("_resnet_mean", torch.empty(1, 1, 3, 1, 1), persistent=False)
-        self.register_buffer("_resnet_std", torch.empty(1, 1, 3, 1, 1), persistent=False)
-        self.init_normalization()
-
-    def init_normalization(self) -> None:
-        """(Re)create the ImageNet mean/std buffers; they are not in checkpoints, so a meta-device load calls this."""
-        device = None if self._resnet_mean.is_meta else self._resnet_mean.device
-        self._resnet_mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 1, 3, 1, 1)
-        self._resnet_std = torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1)
 
     @property
     def patch_start_idx(self) -> int:
@@ -75,7 +66,11 @@ class Aggregator(nn.Module):
         if H % p or W % p:
             raise ValueError(f"image size {H}x{W} must be a multiple of the patch size {p}")
         keep = self.resolve_layers(layers)
-        images = (images - self._resnet_mean) / self._resnet_std
+        # Normalised in float32 from constants (not buffers a .to(dtype) would round), then in the model's dtype.
+        mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 1, 3, 1, 1)
+        images = (images.float() - mean) / std
+        images = images.to(self.camera_token.dtype)  # a cast model runs in its own dtype; autocast overrides
         patch_tokens = self.patch_embed(images.reshape(B * S, 3, H, W))  # [B*S, h*w, C]
         tokens = torch.cat(
             [first_frame_split(self.camera_token, B, S), first_frame_split(self.register_token, B, S), patch_tokens],

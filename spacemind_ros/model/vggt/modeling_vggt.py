@@ -70,14 +70,14 @@ class VGGT(nn.Module):
         return DPTHead(self.config.output_dim, self.config.dpt, output_dim, activation, self.config.patch_size)
 
     def add_dense_heads(self, checkpoint: str | Path | None = None) -> None:
-        """Build the depth and point heads on a model loaded without them (same device, float32) and load their
-        official keys strictly from ``checkpoint``; without one they keep their random initialisation."""
-        device = next(self.parameters()).device
+        """Build the depth and point heads on a model loaded without them (device and dtype of the camera head) and
+        load their official keys strictly from ``checkpoint``; without one they keep their random initialisation."""
+        device, dtype = next(self.parameters()).device, self.head_dtype
         state = read_state_dict(checkpoint) if checkpoint is not None else None
         for name, output_dim, activation in (("point_head", 3, "inv_log"), ("depth_head", 1, "exp")):
             if getattr(self, name) is not None:
                 continue
-            head = self._dpt_head(output_dim, activation).to(device)
+            head = self._dpt_head(output_dim, activation).to(device=device, dtype=dtype)
             if state is not None:
                 prefix = name + "."
                 load_strict_subset(head, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)},
@@ -89,11 +89,20 @@ class VGGT(nn.Module):
     def has_dense_heads(self) -> bool:
         return self.depth_head is not None or self.point_head is not None
 
-    def _autocast(self, images: torch.Tensor, dtype: torch.dtype | None):
-        """bf16/fp16 autocast for the aggregator on CUDA, as the official README runs it; off on CPU."""
-        if dtype is None or images.device.type != "cuda":
+    @staticmethod
+    def _autocast(images: torch.Tensor, dtype: torch.dtype | None):
+        """Autocast for the aggregator in ``dtype`` (the official code uses bf16 on CUDA); None = off.
+
+        The caller decides the device policy (spacemind_ros.runtime: on CUDA only); CPU autocast works too and is
+        what the CPU tests compare against float32.
+        """
+        if dtype is None:
             return nullcontext()
-        return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast(images.device.type, dtype=dtype)
+
+    @property
+    def head_dtype(self) -> torch.dtype:
+        return self.camera_head.pose_branch.fc1.weight.dtype
 
     def forward(self, images: torch.Tensor, layers: Iterable[int] = (-1,),
                 autocast_dtype: torch.dtype | None = None, dense: bool = False) -> VGGTOutput:
@@ -108,12 +117,12 @@ class VGGT(nn.Module):
             outputs = self.aggregator(images, layers=[*layers, last, *dpt_layers])
         start = self.aggregator.patch_start_idx
         with torch.autocast(images.device.type, enabled=False):  # heads in float32, as upstream
-            pose_enc_list = self.camera_head(outputs[last].float(), self.config.camera_num_iterations)
+            pose_enc_list = self.camera_head(outputs[last].to(self.head_dtype), self.config.camera_num_iterations)
             if dense:
-                floats = {i: outputs[i].float() for i in dpt_layers}
+                tokens = {i: outputs[i].to(self.head_dtype) for i in dpt_layers}
                 size = tuple(images.shape[-2:])
-                depth = self.depth_head(floats, size, start) if self.depth_head is not None else (None, None)
-                points = self.point_head(floats, size, start) if self.point_head is not None else (None, None)
+                depth = self.depth_head(tokens, size, start) if self.depth_head is not None else (None, None)
+                points = self.point_head(tokens, size, start) if self.point_head is not None else (None, None)
         wanted = set(self.aggregator.resolve_layers(layers))
         out = VGGTOutput({i: t for i, t in outputs.items() if i in wanted}, pose_enc_list, start)
         if dense:
@@ -157,7 +166,6 @@ class VGGT(nn.Module):
         built = tuple(name + "." for name, child in model.named_children())
         load_strict_subset(model, state, source=str(path),
                            ignore_prefixes=tuple(p for p in UNBUILT_HEADS if p not in built))
-        model.aggregator.init_normalization()
         model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
         return model.eval()
 
