@@ -286,3 +286,20 @@ def test_route_path_to_the_frame_the_model_names():
     steps = np.linalg.norm(np.diff(metric[:, :3, 3], axis=0), axis=1)
     assert np.allclose(steps[:-1], 0.5) and np.linalg.norm(metric[-1, :3, 3]) == pytest.approx(5.0 - STANDOFF_M)
     np.testing.assert_allclose(metric[0, :3, 2], [0, 0, 1], atol=1e-12)  # z up in the odometry frame
+
+
+def test_degenerate_field_of_view_uses_the_point_head_or_is_left_out():
+    rng = np.random.default_rng(9)
+    prediction, colors, poses = synthetic_window(rng, n=3)
+    prediction["depth_conf"][:] = 5.0
+    prediction["intrinsic"][1, 0, 0] = np.inf  # FoV 0 after VGGT's ReLU: tan(0) = 0
+    geo = build_geometry(prediction, colors, [1, 2, 3], GeometrySettings(drop_fraction=0.0, max_points=10**6))
+    assert "Frames [2] have a degenerate" in geo.note and "left out" in geo.note
+    assert len(geo.cloud) <= 2 * 14 * 28 and np.isfinite(geo.cloud.points).all()
+    prediction["world_points"] = np.full((3, 14, 28, 3), 50.0)
+    prediction["world_points_conf"] = np.full((3, 14, 28), 5.0)
+    geo = build_geometry(prediction, colors, [1, 2, 3], GeometrySettings(drop_fraction=0.0, max_points=10**6))
+    assert "from the point head" in geo.note and (geo.cloud.points == 50.0).all(1).any()
+    from spacemind_ros.geometry.route import route_path
+
+    assert "degenerate" in route_path(geo, "x", "2").note

@@ -41,14 +41,16 @@ def confidence_mask(conf: np.ndarray, min_confidence: float = 1.0, drop_fraction
 
 def voxel_downsample(cloud: PointCloud, voxel_size: float, max_points: int) -> tuple[PointCloud, float]:
     """Average points and colours per voxel; if more than ``max_points`` voxels remain, grow the voxel (x1.5 steps)
-    until they fit. Returns (cloud, voxel size used). ``voxel_size`` <= 0 starts from 1/500 of the cloud's extent."""
+    until they fit. Returns (cloud, voxel size used). ``voxel_size`` <= 0 starts from 1/500 of the extent of the
+    central 96% of the points."""
     if max_points < 1:
         raise ValueError(f"max_points must be >= 1, got {max_points}")
     finite = np.isfinite(cloud.points).all(axis=1)
     pts, cols = cloud.points[finite].astype(np.float64), cloud.colors[finite]
     if len(pts) == 0:
         return PointCloud.empty(), float(voxel_size)
-    extent = float((pts.max(0) - pts.min(0)).max())
+    # Auto size from the central 96% so a few far outliers do not coarsen the whole cloud.
+    extent = float((np.percentile(pts, 98, axis=0) - np.percentile(pts, 2, axis=0)).max())
     size = float(voxel_size) if voxel_size > 0 else max(extent / 500.0, 1e-9)
     origin = pts.min(0)
     while True:

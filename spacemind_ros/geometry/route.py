@@ -8,7 +8,7 @@ import numpy as np
 
 from spacemind_ros.geometry.cloud import confidence_mask
 from spacemind_ros.geometry.unproject import unproject_depth
-from spacemind_ros.geometry.window_geometry import WindowGeometry
+from spacemind_ros.geometry.window_geometry import WindowGeometry, valid_intrinsics
 
 NEAREST_FRACTION = 0.1  # the goal is the median of the nearest tenth of a frame's confident points
 STANDOFF_M = 0.5  # stop this far short of the goal (metric paths)
@@ -40,7 +40,7 @@ def parse_frame_number(text: str, num_frames: int) -> int | None:
 def locate_in_frame(geometry: WindowGeometry, index: int, min_confidence: float = 1.0,
                     drop_fraction: float = 0.5) -> np.ndarray | None:
     """The median of the nearest confident points of frame ``index`` (its depth unprojected into the window frame)."""
-    if geometry.depth is None:
+    if geometry.depth is None or not valid_intrinsics(geometry.intrinsic[index:index + 1])[0]:
         return None
     depth = geometry.depth[index:index + 1]
     mask = confidence_mask(geometry.depth_conf[index:index + 1], min_confidence, drop_fraction) & (depth > 0)
@@ -94,7 +94,8 @@ def route_path(geometry: WindowGeometry | None, goal: str, model_answer: str) ->
         return RoutePath(note=f"the model did not name a frame (1-{n}) showing {goal!r}: answered {model_answer!r}")
     target = locate_in_frame(geometry, index)
     if target is None:
-        why = "no depth head (geometry_dense_heads off)" if geometry.depth is None else "no confident depth"
+        why = ("no depth head (geometry_dense_heads off)" if geometry.depth is None
+               else "no confident depth or a degenerate predicted field of view")
         return RoutePath(note=f"frame {index + 1} shows {goal!r} per the model, but it has {why}")
     poses = straight_path(geometry.world_from_camera[-1, :3, 3], target, geometry.metric)
     where = (f"metres, odometry frame {geometry.odometry_frame_id}" if geometry.metric

@@ -50,6 +50,13 @@ class WindowGeometry:
         return " ".join(self.notes)
 
 
+def valid_intrinsics(intrinsic: np.ndarray) -> np.ndarray:
+    """``[S, 3, 3]`` -> ``[S]`` bool: finite, positive focal lengths (a FoV of 0, which VGGT's ReLU allows, gives an
+    infinite focal length and no unprojection)."""
+    f = np.asarray(intrinsic)[:, [0, 1], [0, 1]]
+    return np.isfinite(f).all(1) & (f > 0).all(1)
+
+
 def predict(vggt, images: torch.Tensor, autocast_dtype: torch.dtype | None = None) -> dict[str, np.ndarray]:
     """VGGT over one window: images ``[S, 3, H, W]`` in [0, 1] -> numpy ``extrinsic [S,3,4]``, ``intrinsic
     [S,3,3]``, and where the heads are built ``depth [S,H,W]``, ``depth_conf``, ``world_points [S,H,W,3]``,
@@ -82,8 +89,19 @@ def build_geometry(prediction: dict[str, np.ndarray], colors: np.ndarray, frame_
         raise ValueError(f"{S} poses but {len(frame_stamps)} stamps and {len(colors)} colour images")
     notes = ["Up to scale, in the first sampled camera's frame (OpenCV optical axes): no odometry alignment."]
     depth, depth_conf = prediction.get("depth"), prediction.get("depth_conf")
+    usable = valid_intrinsics(intrinsic)
     if depth is not None:
-        points, conf = unproject_depth(depth, intrinsic, world_from_camera), depth_conf
+        points, conf = unproject_depth(depth, intrinsic, world_from_camera), np.array(depth_conf, copy=True)
+        if not usable.all():
+            bad = [int(i) + 1 for i in np.flatnonzero(~usable)]
+            points[~usable] = np.nan
+            if "world_points" in prediction:
+                points[~usable] = prediction["world_points"][~usable]
+                conf[~usable] = prediction["world_points_conf"][~usable]
+                notes.append(f"Frames {bad} have a degenerate predicted field of view: their cloud comes from the "
+                             "point head instead of depth + intrinsics.")
+            else:
+                notes.append(f"Frames {bad} have a degenerate predicted field of view: left out of the cloud.")
     elif "world_points" in prediction:
         points, conf = prediction["world_points"], prediction["world_points_conf"]
     else:
