@@ -122,7 +122,8 @@ def main(argv=None) -> int:
     route.set_defaults(func=cmd_route)
     geometry = sub.add_parser("geometry", help="window geometry offline: cloud (PLY), poses (JSON), top-down PNG")
     geometry.add_argument("--out", required=True, help="output folder")
-    geometry.add_argument("--odom-topic", default="", help="nav_msgs/Odometry topic in the bag: metric output")
+    geometry.add_argument("--odom-topic", default="",
+                          help="nav_msgs/Odometry or geometry_msgs/PoseStamped topic in the bag: metric output")
     geometry.add_argument("--max-points", type=int, default=50000)
     _source_args(geometry)
     geometry.set_defaults(func=cmd_geometry)
