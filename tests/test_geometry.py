@@ -303,3 +303,14 @@ def test_degenerate_field_of_view_uses_the_point_head_or_is_left_out():
     from spacemind_ros.geometry.route import route_path
 
     assert "degenerate" in route_path(geo, "x", "2").note
+
+
+def test_unproject_pixels_equals_indexing_the_full_unprojection():
+    from spacemind_ros.geometry.unproject import unproject_pixels
+
+    rng = np.random.default_rng(10)
+    prediction, _, poses = synthetic_window(rng, n=3)
+    full = unproject_depth(prediction["depth"], prediction["intrinsic"], poses)
+    f, v, u = rng.integers(0, 3, 50), rng.integers(0, 14, 50), rng.integers(0, 28, 50)
+    picked = unproject_pixels(f, v, u, prediction["depth"][f, v, u], prediction["intrinsic"], poses)
+    np.testing.assert_allclose(picked, full[f, v, u], atol=1e-12)

@@ -39,25 +39,32 @@ def confidence_mask(conf: np.ndarray, min_confidence: float = 1.0, drop_fraction
     return mask
 
 
-def voxel_downsample(cloud: PointCloud, voxel_size: float, max_points: int) -> tuple[PointCloud, float]:
-    """Average points and colours per voxel; if more than ``max_points`` voxels remain, grow the voxel (x1.5 steps)
-    until they fit. Returns (cloud, voxel size used). ``voxel_size`` <= 0 starts from 1/500 of the extent of the
-    central 96% of the points."""
+def voxel_downsample(cloud: PointCloud, voxel_size: float, max_points: int,
+                     thin_factor: int = 8) -> tuple[PointCloud, float]:
+    """Average points and colours per voxel; if more than ``max_points`` voxels remain, grow the voxel until they
+    fit. Returns (cloud, voxel size used). ``voxel_size`` <= 0 starts from the size at which a surface spanning the
+    central 96% of the points would fill the budget. Inputs over ``thin_factor * max_points`` points are first
+    thinned by an even stride (deterministic), which bounds the cost for full-resolution windows."""
     if max_points < 1:
         raise ValueError(f"max_points must be >= 1, got {max_points}")
     finite = np.isfinite(cloud.points).all(axis=1)
-    pts, cols = cloud.points[finite].astype(np.float64), cloud.colors[finite]
+    pts, cols = cloud.points[finite], cloud.colors[finite]
+    if len(pts) > thin_factor * max_points:
+        stride = -(-len(pts) // (thin_factor * max_points))
+        pts, cols = pts[::stride], cols[::stride]
     if len(pts) == 0:
         return PointCloud.empty(), float(voxel_size)
-    # Auto size from the central 96% so a few far outliers do not coarsen the whole cloud.
-    extent = float((np.percentile(pts, 98, axis=0) - np.percentile(pts, 2, axis=0)).max())
-    size = float(voxel_size) if voxel_size > 0 else max(extent / 500.0, 1e-9)
+    pts = pts.astype(np.float64)
+    lo, hi = np.percentile(pts, [2, 98], axis=0)
+    extent = float((hi - lo).max())
+    size = float(voxel_size) if voxel_size > 0 else max(extent / np.sqrt(max_points), 1e-9)
     origin = pts.min(0)
     while True:
         inverse, counts = _voxel_ids(np.floor((pts - origin) / size).astype(np.int64))
         if len(counts) <= max_points:
             break
-        size *= 1.5
+        # Occupied voxels of a surface scale with size^-2: jump most of the way, then settle in small steps.
+        size *= max(1.1, min(4.0, float(np.sqrt(len(counts) / max_points))))
     n = len(counts)
     mean_pts = np.stack([np.bincount(inverse, pts[:, k], n) for k in range(3)], 1) / counts[:, None]
     mean_cols = np.stack([np.bincount(inverse, cols[:, k].astype(np.float64), n) for k in range(3)], 1)

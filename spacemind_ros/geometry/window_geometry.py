@@ -10,10 +10,11 @@ from spacemind_ros.geometry.alignment import Similarity, umeyama
 from spacemind_ros.geometry.cloud import PointCloud, confidence_mask, voxel_downsample
 from spacemind_ros.geometry.odometry import OdometryBuffer
 from spacemind_ros.geometry.poses import camera_centres, extrinsic_to_world_from_camera
-from spacemind_ros.geometry.unproject import unproject_depth
+from spacemind_ros.geometry.unproject import unproject_pixels
 
 CAMERA_FRAME = "camera"  # the first sampled frame's camera (OpenCV optical axes), VGGT's world, up to scale
 ODOMETRY_FRAME = "odometry"
+THIN_FACTOR = 8  # confident pixels kept before voxelisation: at most this many per point of the budget
 
 
 @dataclass
@@ -89,29 +90,41 @@ def build_geometry(prediction: dict[str, np.ndarray], colors: np.ndarray, frame_
         raise ValueError(f"{S} poses but {len(frame_stamps)} stamps and {len(colors)} colour images")
     notes = ["Up to scale, in the first sampled camera's frame (OpenCV optical axes): no odometry alignment."]
     depth, depth_conf = prediction.get("depth"), prediction.get("depth_conf")
+    world_points = prediction.get("world_points")
     usable = valid_intrinsics(intrinsic)
+    conf = None
     if depth is not None:
-        points, conf = unproject_depth(depth, intrinsic, world_from_camera), np.array(depth_conf, copy=True)
+        conf = np.array(depth_conf, copy=True)
         if not usable.all():
             bad = [int(i) + 1 for i in np.flatnonzero(~usable)]
-            points[~usable] = np.nan
-            if "world_points" in prediction:
-                points[~usable] = prediction["world_points"][~usable]
+            if world_points is not None:
                 conf[~usable] = prediction["world_points_conf"][~usable]
                 notes.append(f"Frames {bad} have a degenerate predicted field of view: their cloud comes from the "
                              "point head instead of depth + intrinsics.")
             else:
+                conf[~usable] = -np.inf
                 notes.append(f"Frames {bad} have a degenerate predicted field of view: left out of the cloud.")
-    elif "world_points" in prediction:
-        points, conf = prediction["world_points"], prediction["world_points_conf"]
+    elif world_points is not None:
+        conf = prediction["world_points_conf"]
     else:
-        points = conf = None
         notes.append("No depth or point head is built (geometry_dense_heads off): poses only, empty cloud.")
     cloud = PointCloud.empty()
-    if points is not None:
-        mask = confidence_mask(conf, settings.min_confidence, settings.drop_fraction)
-        cloud, _ = voxel_downsample(PointCloud(points[mask], np.asarray(colors)[mask]), settings.voxel_size,
-                                    settings.max_points)
+    if conf is not None:
+        # Select and thin pixels first, then unproject only those: a 32-frame 518-px window is 6.5 M pixels.
+        f, v, u = np.nonzero(confidence_mask(conf, settings.min_confidence, settings.drop_fraction))
+        limit = THIN_FACTOR * settings.max_points
+        if len(f) > limit:
+            stride = -(-len(f) // limit)
+            f, v, u = f[::stride], v[::stride], u[::stride]
+        if depth is not None:
+            points = unproject_pixels(f, v, u, np.asarray(depth)[f, v, u], intrinsic, world_from_camera)
+            if world_points is not None and not usable.all():
+                from_head = ~usable[f]
+                points[from_head] = world_points[f[from_head], v[from_head], u[from_head]]
+        else:
+            points = world_points[f, v, u]
+        cloud, _ = voxel_downsample(PointCloud(points, np.asarray(colors)[f, v, u]), settings.voxel_size,
+                                    settings.max_points, thin_factor=THIN_FACTOR)
     H, W = np.asarray(colors).shape[1:3]
     return WindowGeometry(list(frame_stamps), world_from_camera, intrinsic, (H, W),
                           None if depth is None else np.asarray(depth, np.float32),
