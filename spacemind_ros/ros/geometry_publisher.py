@@ -160,6 +160,8 @@ class GeometryPublisher:
             return Path(), "route paths are off (route_path parameter)"
         if reasoner is None or not answer.success or not answer.frame_stamps:
             return Path(), "no route answer to locate the goal in"
+        if not reasoner.model.vggt.has_dense_heads:
+            return Path(), "no depth to locate the goal in: VGGT's depth head is off (geometry_dense_heads)"
         try:
             where = reasoner.ask(frame_question(goal), until=answer.frame_stamps[-1])
             if not where.success:
