@@ -186,3 +186,20 @@ def test_route_advice_carries_a_path_or_says_why_not(geometry_node):
         assert all(math.isfinite(p.pose.position.x) for p in res.path.poses)
     else:
         assert "did not name a frame" in res.path_note or "no confident depth" in res.path_note
+
+
+def test_route_advice_response_with_a_path_prints_as_json():
+    import json
+
+    from geometry_msgs.msg import PoseStamped
+
+    from spacemind_ros.ros.client import response_dict
+
+    res = RouteAdvice.Response(success=True, steps=["go"], path_note="straight line")
+    res.path.header.frame_id = "odom"
+    pose = PoseStamped()
+    pose.pose.position.x, pose.pose.orientation.w = 1.5, 1.0
+    res.path.poses = [pose]
+    out = json.loads(json.dumps(response_dict(res)))
+    assert out["path"] == {"frame_id": "odom", "poses": [[1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]]}
+    assert out["path_note"] == "straight line" and out["steps"] == ["go"]
