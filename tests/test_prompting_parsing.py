@@ -109,3 +109,17 @@ def test_parse_route():
     assert landmarks == ["sofa", "", "kitchen table", "", "door", "bed"]
     assert steps[0] == "Go forward until the sofa"
     assert parse_route("random words") == ([], [], [])
+
+
+@pytest.mark.parametrize("question,task", [
+    ("What is the distance between the counter and the fridge?", "object_abs_distance"),  # not 'count'
+    ("How far is the countertop from the door?", "object_abs_distance"),
+    ("Count the chairs in this room.", "object_counting"),
+    ("How many chairs are there?", "object_counting"),
+    ("What is the height of the cabinet?", "object_size_estimation"),
+    ("Describe the leftover food", "open"),  # 'left' only as a whole word
+])
+def test_task_inference_matches_whole_words(question, task):
+    from spacemind_ros.pipeline.prompting import infer_task
+
+    assert infer_task(question, []) == task

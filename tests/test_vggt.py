@@ -163,3 +163,30 @@ def test_truncated_and_missing_files(tmp_path):
         VGGT.from_pretrained(tmp_path / "empty")
     with pytest.raises(CheckpointError, match="does not exist"):
         VGGT.from_pretrained(tmp_path / "missing.pt")
+
+
+# bf16 keeps 8 mantissa bits. Measured on the three reference cases (CPU autocast): last aggregator layer within
+# 0.62-0.69% of float32's norm, pose encoding within 0.43-0.78%; 2% leaves room for other kernels (CUDA).
+AUTOCAST_TOL = {"layer": 0.02, "pose": 0.02}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bf16_autocast_stays_close_to_float32(tiny, reference, case):
+    images = reference[f"{case}.images"]
+    with torch.no_grad():
+        ref = tiny(images, layers=(-1,))
+        half = tiny(images, layers=(-1,), autocast_dtype=torch.bfloat16)  # the CUDA recipe, run on CPU autocast
+    last = tiny.config.depth - 1
+    assert half.pose_enc.dtype == torch.float32  # heads in float32 (the residual stream also stays float32)
+    assert {p.dtype for p in tiny.parameters()} == {torch.float32}  # autocast never casts the weights
+    for key, a, b in (("layer", ref.layers[last], half.layers[last].float()), ("pose", ref.pose_enc, half.pose_enc)):
+        rel = float((a - b).norm() / a.norm())
+        assert rel < AUTOCAST_TOL[key], (key, rel)
+    assert not torch.equal(ref.pose_enc, half.pose_enc)  # autocast really ran in bf16
+
+
+def test_a_bf16_cast_model_runs_on_float32_pixels(reference):
+    model = VGGT.from_pretrained(DATA / "tiny_vggt.safetensors", config=VGGTConfig.tiny()).to(torch.bfloat16)
+    with torch.no_grad():
+        out = model(reference["case_a.images"])  # float32 pixels into a bf16 patch conv and camera head
+    assert out.pose_enc.dtype == torch.bfloat16 and torch.isfinite(out.pose_enc.float()).all()

@@ -5,6 +5,7 @@ Shape legend: B sequences (windows), N frames per window, M_v visual tokens per 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -346,8 +347,13 @@ def load_internvl(path: str | Path, dtype: torch.dtype = torch.float32, device: 
     if not (path / "config.json").is_file():
         raise CheckpointError(f"{path}/config.json is missing: expected an InternVL3-*-hf checkpoint folder")
     try:
+        config = InternVLConfig.from_pretrained(str(path), local_files_only=True)
+        if "tie_word_embeddings" not in json.loads((path / "config.json").read_text()):
+            # The hub's InternVL3-hf configs set the flag only inside text_config (false for Qwen2.5-7B), and
+            # InternVLConfig's own default is true: take the language model's, or its head could be tied.
+            config.tie_word_embeddings = config.text_config.tie_word_embeddings
         model, info = InternVLForConditionalGeneration.from_pretrained(
-            str(path), local_files_only=True, dtype=dtype, output_loading_info=True,
+            str(path), config=config, local_files_only=True, dtype=dtype, output_loading_info=True,
             device_map=None if torch.device(device).type == "cpu" else {"": str(device)})
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - transformers raises many kinds; name the folder
