@@ -142,15 +142,27 @@ def test_add_dense_heads_to_a_loaded_model(tmp_path, reference):
         fresh.add_dense_heads(tmp_path)
 
 
+# Measured on the three reference cases with CPU bf16 autocast: relative (norm) error of depth 0.19-0.22%,
+# world points 0.58-0.67%, confidences <= 0.17%; 2% leaves room for other kernels (CUDA).
+@pytest.mark.parametrize("case", CASES)
+def test_dense_heads_stay_float32_after_a_bf16_aggregator(dense, reference, case):
+    with torch.no_grad():
+        mixed = dense(reference[f"{case}.images"], dense=True, autocast_dtype=torch.bfloat16)
+    for name in ("depth", "depth_conf", "world_points", "world_points_conf"):
+        got, want = getattr(mixed, name), reference[f"{case}.{name}"]
+        assert got.dtype == torch.float32  # heads outside autocast
+        rel = float((got - want).norm() / want.norm())
+        assert 0 < rel < 0.02, (name, rel)  # > 0: autocast really ran in bf16
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
-def test_dense_heads_on_cuda_run_in_float32_after_a_bf16_aggregator(reference):
+def test_dense_heads_on_cuda(reference):
     model = VGGT.from_pretrained(DATA / "tiny_vggt.safetensors",
                                  config=VGGTConfig.tiny(enable_depth=True, enable_point=True), device="cuda")
-    images = reference["case_b.images"].cuda()
     with torch.no_grad():
-        exact = model(images, dense=True)
-        mixed = model(images, dense=True, autocast_dtype=torch.bfloat16)
+        exact = model(reference["case_b.images"].cuda(), dense=True)
+        mixed = model(reference["case_b.images"].cuda(), dense=True, autocast_dtype=torch.bfloat16)
     torch.testing.assert_close(exact.depth.cpu(), reference["case_b.depth"], **TOL)
-    assert mixed.depth.dtype == mixed.world_points.dtype == torch.float32  # heads outside autocast
-    # bf16 keeps ~3 significant digits in the aggregator; the heads see that rounding, nothing more
-    torch.testing.assert_close(mixed.depth.cpu(), reference["case_b.depth"], rtol=5e-2, atol=5e-2)
+    want = reference["case_b.world_points"]
+    assert mixed.world_points.dtype == torch.float32
+    assert float((mixed.world_points.cpu() - want).norm() / want.norm()) < 0.02
