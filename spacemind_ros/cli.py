@@ -154,6 +154,16 @@ def cmd_route(args) -> int:
         reasoner.close()
 
 
+def cmd_geometry(args) -> int:
+    from spacemind_ros.geometry.cli import run_geometry
+
+    reasoner = _reasoner(args)
+    try:
+        return run_geometry(args, reasoner, _progress)
+    finally:
+        reasoner.close()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="spacemind", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -169,6 +179,13 @@ def main(argv=None) -> int:
     route.add_argument("--start", default="")
     _source_args(route)
     route.set_defaults(func=cmd_route)
+    geometry = sub.add_parser("geometry", help="window geometry offline: cloud (PLY), poses (JSON), top-down PNG")
+    geometry.add_argument("--out", required=True, help="output folder")
+    geometry.add_argument("--odom-topic", default="",
+                          help="nav_msgs/Odometry or geometry_msgs/PoseStamped topic in the bag: metric output")
+    geometry.add_argument("--max-points", type=int, default=50000)
+    _source_args(geometry)
+    geometry.set_defaults(func=cmd_geometry)
     from spacemind_ros.ros.client import add_client_commands
 
     add_client_commands(sub)

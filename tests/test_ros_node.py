@@ -74,6 +74,7 @@ def test_three_processes_answer_with_published_stamps(client):
     assert res.task == "object_abs_distance" and res.unit in ("m", "") and res.latency_s > 0
     route = call(client["node"], client["route"], RouteAdvice.Request(goal="the blue box"))
     assert route.success and len(route.actions) == len(route.steps) == len(route.landmarks)
+    assert not route.path.poses and "geometry_dense_heads" in route.path_note  # no depth head: no Path, and why
     assert wait_for(lambda: any(a.question.startswith("How far") for a in client["answers"]), timeout=10)
     d = last_diag(client)
     assert int(d["frames_received"]) >= 40 and int(d["window_fill"]) >= 32 and d["backend"] == "pytorch"

@@ -4,6 +4,7 @@ Keys, always present and in this order (``value`` is null when no number was par
 
     success, error_code, error_message, task, answer,
     choice, value, unit                      (questions)   |  steps, actions, landmarks   (routes)
+    path, path_note                          (route advice from the node: nav_msgs/Path waypoints or why none)
     frame_stamps_ns (int), frame_stamps_s (float), latency_s,
     trained (true, false, or null when a ROS client cannot read the node's model_path),
     warning ("" or why not to trust the answer),
@@ -31,6 +32,8 @@ def answer_json(fields: Mapping, route: bool, trained: bool | None, via: dict) -
         elif key in ("steps", "actions", "landmarks"):
             value = list(value)
         out[key] = value
+    if route and "path" in fields:
+        out["path"], out["path_note"] = fields["path"], fields.get("path_note", "")
     stamps = [int(s) for s in fields.get("frame_stamps", ())]
     out["frame_stamps_ns"] = stamps
     out["frame_stamps_s"] = [s / 1e9 for s in stamps]

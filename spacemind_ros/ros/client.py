@@ -53,6 +53,11 @@ def response_dict(res) -> dict:
         value = getattr(res, name)
         if name == "frame_stamps":
             value = [t.sec * 1_000_000_000 + t.nanosec for t in value]
+        elif name == "path":  # nav_msgs/Path: frame and [x, y, z, qx, qy, qz, qw] per waypoint
+            value = {"frame_id": value.header.frame_id,
+                     "poses": [[p.pose.position.x, p.pose.position.y, p.pose.position.z, p.pose.orientation.x,
+                                p.pose.orientation.y, p.pose.orientation.z, p.pose.orientation.w]
+                               for p in value.poses]}
         elif isinstance(value, float) and math.isnan(value):
             value = None
         elif not isinstance(value, (str, int, float, bool)):

@@ -34,6 +34,7 @@ from spacemind_ros.pipeline.intake_counters import DropCounter, drop_summary, re
 from spacemind_ros.process_tuning import tune_for_streaming
 from spacemind_ros.ros import diagnostics, log_bridge, names
 from spacemind_ros.ros.conversions import fill_response, time_to_ns
+from spacemind_ros.ros.geometry_publisher import GeometryPublisher
 from spacemind_ros.ros.parameters import declare_all, read_settings
 from spacemind_ros.ros.qos import SERVICE_QOS
 
@@ -97,6 +98,7 @@ class SpaceMindNode(LifecycleNode):
             callback_group=self.query_group, goal_service_qos_profile=SERVICE_QOS,
             result_service_qos_profile=SERVICE_QOS, cancel_service_qos_profile=SERVICE_QOS,
         )
+        self.geometry = GeometryPublisher(self, self.query_group)  # ~/window_poses, ~/window_cloud, ~/depth
         self.create_timer(self.settings.diagnostics_period_s, self._publish_diagnostics,
                           callback_group=self.status_group)
 
@@ -122,6 +124,7 @@ class SpaceMindNode(LifecycleNode):
                                     min_new_tokens=s.min_new_tokens, compute_nice=s.compute_nice)
             self.reasoner = SpatialReasoner(model, processor, window, config,
                                             clock=lambda: self.get_clock().now().nanoseconds)
+            self.geometry.configure(self.reasoner, s)
         except Exception as exc:  # noqa: BLE001 - any load failure leaves us unconfigured, alive
             self.last_error = self.configure_error = f"configure failed: {type(exc).__name__}: {exc}"
             self.get_logger().error(self.last_error)
@@ -143,6 +146,7 @@ class SpaceMindNode(LifecycleNode):
         if s.camera_info_topic:
             self._subs.append(self.create_subscription(CameraInfo, s.camera_info_topic, self._on_camera_info, qos,
                                                        callback_group=self.ingest_group))
+        self.geometry.activate()
         self._active = True
         self._last_frame_at = time.monotonic()
         self.get_logger().info(f"active: images on {self.resolve_topic_name(s.image_topic)}")
@@ -153,6 +157,7 @@ class SpaceMindNode(LifecycleNode):
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs.clear()
+        self.geometry.deactivate()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state) -> TransitionCallbackReturn:
@@ -160,6 +165,7 @@ class SpaceMindNode(LifecycleNode):
             self.reasoner.close()
         self.reasoner = None
         self._configured = False
+        self.geometry.cleanup()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
@@ -236,6 +242,7 @@ class SpaceMindNode(LifecycleNode):
         msg = SpatialAnswer(header=Header(stamp=self.get_clock().now().to_msg()), question=question,
                             options=list(options))
         self.answers_pub.publish(fill_response(msg, answer))
+        self.geometry.after_query(answer)  # computes only if someone subscribes to the geometry topics
 
     def _tracked(handler):
         """Counts the query callbacks in flight, so shutdown can wait for their answers to go out."""
@@ -284,6 +291,7 @@ class SpaceMindNode(LifecycleNode):
         else:
             answer = reasoner.route(req.goal, start=req.start or None, timeout=req.timeout_s)
         self._finish(answer, f"route to: {req.goal}")
+        res.path, res.path_note = self.geometry.route_path(answer, req.goal)
         return fill_response(res, answer)
 
     @_tracked
@@ -333,7 +341,7 @@ class SpaceMindNode(LifecycleNode):
             "active": self._active, "configured": reasoner is not None, "backend": s.backend,
             "model": s.model_path or f"preset:{s.preset}", "trained": bool(s.model_path),
             "last_latency_s": f"{self.last_latency_s:.3f}", "errors": errors, "last_error": last_error,
-            "configure_error": self.configure_error,
+            "configure_error": self.configure_error, **self.geometry.diagnostics(),
         }
         name = self.get_fully_qualified_name().lstrip("/")
         statuses = [
@@ -372,6 +380,7 @@ def main(args=None) -> int:
     finally:
         node.stop_queries(timeout=2.0)
         executor.shutdown(timeout_sec=1.0)
+        node.geometry.close()
         log_bridge.remove(node._log_handler)
         node.destroy_node()
         rclpy.try_shutdown()

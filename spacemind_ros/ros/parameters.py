@@ -48,6 +48,20 @@ PARAMS: dict[str, Param] = {
     "autostart": Param(True, "configure and activate at start-up; false leaves it to a lifecycle manager",
                        read_only=True),
     "diagnostics_period_s": Param(1.0, "period of /diagnostics status (s)", 0.1, 60.0, read_only=True),
+    "geometry_dense_heads": Param(False, "build VGGT's depth and point heads for ~/window_cloud and ~/depth "
+                                  "(official checkpoint keys load strictly); off = poses only", read_only=True),
+    "geometry_max_points": Param(50000, "~/window_cloud point budget (voxel-downsampled to fit)", 1, 5_000_000,
+                                 read_only=True),
+    "geometry_confidence_drop": Param(0.5, "drop this fraction of least confident pixels from the cloud", 0.0, 0.99,
+                                      read_only=True),
+    "geometry_camera_frame": Param("camera_optical_frame", "frame of the camera images (REP-103 optical axes)",
+                                   read_only=True),
+    "route_path": Param(True, "route advice also returns a nav_msgs/Path (one more follow-up question and VGGT run)",
+                        read_only=True),
+    "odometry_topic": Param("", "nav_msgs/Odometry topic for metric window geometry; empty = up to scale",
+                            read_only=True),
+    "odometry_max_gap_s": Param(0.5, "odometry farther than this from a frame stamp is not matched (s)", 0.001,
+                                10.0, read_only=True),
 }
 
 
@@ -78,6 +92,13 @@ class NodeSettings:
     compute_nice: int
     autostart: bool
     diagnostics_period_s: float
+    geometry_dense_heads: bool
+    geometry_max_points: int
+    geometry_confidence_drop: float
+    geometry_camera_frame: str
+    route_path: bool
+    odometry_topic: str
+    odometry_max_gap_s: float
 
 
 assert {f.name for f in fields(NodeSettings)} == set(PARAMS)

@@ -12,7 +12,8 @@ from spacemind_ros.errors import CheckpointError
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAMES = ("model.safetensors", "model.pt")
-# Heads of the official model that SpaceMind does not build; their keys are skipped and reported, never silently.
+# Official heads that may be left unbuilt (depth/point are optional, track never built); the keys of an unbuilt
+# head are skipped and reported, never silently.
 UNBUILT_HEADS = ("depth_head.", "point_head.", "track_head.")
 
 

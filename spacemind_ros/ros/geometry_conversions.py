@@ -1,0 +1,60 @@
+"""Window geometry -> ROS messages: PoseArray, PointCloud2 (x y z rgb), 32FC1 depth Image."""
+from __future__ import annotations
+
+import numpy as np
+from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion
+from sensor_msgs.msg import Image, PointCloud2, PointField
+from std_msgs.msg import Header
+
+from spacemind_ros.geometry.cloud import PointCloud
+from spacemind_ros.geometry.poses import matrix_to_quaternion
+
+# The standard x y z rgb layout (PCL's PointXYZRGB as ROS tools write it): float32 x, y, z and the colour packed
+# as 0x00RRGGBB into the bits of a float32 named rgb; 16 bytes per point, little-endian.
+CLOUD_DTYPE = np.dtype({"names": ["x", "y", "z", "rgb"], "formats": ["<f4", "<f4", "<f4", "<f4"],
+                        "offsets": [0, 4, 8, 12], "itemsize": 16})
+
+
+def xyzrgb_fields() -> list[PointField]:
+    return [PointField(name=n, offset=o, datatype=PointField.FLOAT32, count=1)
+            for n, o in (("x", 0), ("y", 4), ("z", 8), ("rgb", 12))]
+
+
+def pack_rgb(colors: np.ndarray) -> np.ndarray:
+    """``[N, 3]`` uint8 -> ``[N]`` uint32 0x00RRGGBB."""
+    c = np.asarray(colors, dtype=np.uint32).reshape(-1, 3)
+    return (c[:, 0] << 16) | (c[:, 1] << 8) | c[:, 2]
+
+
+def cloud_to_msg(cloud: PointCloud, header: Header) -> PointCloud2:
+    """An unordered cloud (height 1). Uses sensor_msgs_py.point_cloud2 where it is installed (a ROS install), and
+    the same bytes built with numpy where it is not (the PyPI wheels)."""
+    records = np.zeros(len(cloud), dtype=CLOUD_DTYPE)
+    records["x"], records["y"], records["z"] = cloud.points[:, 0], cloud.points[:, 1], cloud.points[:, 2]
+    records["rgb"] = pack_rgb(cloud.colors).view("<f4")  # the bits, not a conversion
+    try:
+        from sensor_msgs_py import point_cloud2
+    except ImportError:
+        point_cloud2 = None
+    if point_cloud2 is not None:
+        return point_cloud2.create_cloud(header, xyzrgb_fields(), records)
+    return PointCloud2(header=header, height=1, width=len(cloud), fields=xyzrgb_fields(), is_bigendian=False,
+                       point_step=CLOUD_DTYPE.itemsize, row_step=CLOUD_DTYPE.itemsize * len(cloud),
+                       data=records.tobytes(), is_dense=True)
+
+
+def poses_to_msg(world_from_camera: np.ndarray, header: Header) -> PoseArray:
+    """``[S, 4, 4]`` camera (optical axes) -> ``header.frame_id`` poses."""
+    quats = matrix_to_quaternion(world_from_camera[:, :3, :3])
+    poses = [Pose(position=Point(x=float(t[0]), y=float(t[1]), z=float(t[2])),
+                  orientation=Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])))
+             for t, q in zip(world_from_camera[:, :3, 3], quats)]
+    return PoseArray(header=header, poses=poses)
+
+
+def depth_to_msg(depth: np.ndarray, header: Header) -> Image:
+    """``[H, W]`` float depth -> 32FC1 Image (little-endian; NaN where there is none)."""
+    depth = np.ascontiguousarray(depth, dtype="<f4")
+    H, W = depth.shape
+    return Image(header=header, height=H, width=W, encoding="32FC1", is_bigendian=0, step=4 * W,
+                 data=depth.tobytes())
