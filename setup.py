@@ -28,6 +28,7 @@ setup(
             "spacemind = spacemind_ros.cli:main",
             "spacemind_node = spacemind_ros.ros.node:main",
             "spacemind_launch = spacemind_ros.ros.runner:main",
+            "spacemind-eval = spacemind_ros.eval.cli:main",
         ],
     },
 )

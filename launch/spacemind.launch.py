@@ -21,6 +21,7 @@ ARGUMENTS = {
     "window_duration_s": "60.0",
     "keyframe_gap_s": "0.25",
     "min_frames": "4",
+    "query_frames": "32",
     "queue_limit": "2",
     "default_timeout_s": "60.0",
     "autostart": "true",

@@ -94,7 +94,8 @@ class SpaceMindNode(LifecycleNode):
             t = time.perf_counter()
             model, processor = load_model(s.model_path or None, preset=s.preset, device=s.device)
             window = WindowConfig(max_frames=s.window_max_frames, duration_s=s.window_duration_s,
-                                  min_gap_s=s.keyframe_gap_s, min_frames=s.min_frames)
+                                  min_gap_s=s.keyframe_gap_s, min_frames=s.min_frames,
+                                  sample_frames=s.query_frames + 2, drop_ends=1)
             config = ReasonerConfig(queue_limit=s.queue_limit, default_timeout_s=s.default_timeout_s,
                                     max_new_tokens=s.max_new_tokens, route_max_new_tokens=s.route_max_new_tokens,
                                     min_new_tokens=s.min_new_tokens, compute_nice=s.compute_nice)
