@@ -39,24 +39,25 @@ def plot_tasks(result: ScoreResult, path: Path, baseline: ScoreResult | None = N
         ys = [values[t] for t in names]
         bars = ax.bar(x - 0.4 + width * (i + 0.5), ys, width, label=name, color=color)
         ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
-    chance = result.chance
+    labelled = False
     for j, t in enumerate(names):
-        if t in chance:
-            ax.hlines(chance[t], j - 0.45, j + 0.45, colors="black", linestyles="--", linewidth=1.2,
-                      label="chance (MCA 1/options; numerical: median-answer MRA)" if j == 0 or not any(
-                          n in chance for n in names[:j]) else None)
+        if t in result.chance:
+            ax.hlines(result.chance[t], j - 0.45, j + 0.45, colors="black", linestyles="--", linewidth=1.2,
+                      label=None if labelled else "chance (MCA: 1/options; numerical: always the median answer)")
+            labelled = True
     for j, t in enumerate(names):
         n = result.records if t == "overall" else result._task_count(t)
-        ax.text(j, -9, f"n={n}", ha="center", va="top", fontsize=7, color="#555555")
+        ax.text(j, -4, f"n={n}", ha="center", va="top", fontsize=7, color="#555555")
     ax.set_xticks(x, [SHORT[t] for t in names], fontsize=9)
-    ax.set_ylim(0, 105)
+    ax.tick_params(axis="x", pad=14)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_ylim(0, 108)
     ax.set_ylabel("score (0-100)")
-    ax.set_title("VSI-Bench per task (official scoring of the raw answer)", fontsize=11)
+    ax.set_title("VSI-Bench per task (official scoring of the raw answer)", fontsize=11, pad=30)
     ax.axvline(len(TASKS) - 0.5, color="#999999", linewidth=0.8)
-    ax.legend(fontsize=8, loc="upper right", framealpha=0.9)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     ax.grid(axis="y", alpha=0.3)
-    fig.subplots_adjust(bottom=0.17)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -78,8 +79,7 @@ def plot_latency(result: ScoreResult, path: Path) -> Path:
     ax.set_ylabel("questions")
     ax.set_title(f"Query latency ({lat.size} answered questions)", fontsize=11)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path
 

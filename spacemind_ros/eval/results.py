@@ -98,7 +98,7 @@ class ScoreResult:
             n = self.records if t == "overall" else self._task_count(t)
             ch = self.chance.get(t)
             lines.append(f"{t:<24} {n:>6} {off[t]:>9.2f} {len_[t]:>9.2f} {'' if ch is None else f'{ch:.2f}':>7}")
-        lines.append("* lenient: " + LENIENT_NOTE)
+        lines.append("* " + LENIENT_NOTE)
         missing = [t for t in TASKS if not self._task_count(t)]
         if missing:
             lines.append(f"tasks without questions count 0 in overall: {', '.join(missing)}")
