@@ -108,7 +108,7 @@ def write_report(result: ScoreResult, out: Path, predictions: Path, baseline: Sc
     for k in ("window_max_frames", "window_duration_s", "keyframe_gap_s", "rate_hz", "questions"):
         if k in meta:
             lines.append(f"| {k} | {meta[k]} |")
-    lines += ["", f"Official: {OFFICIAL_NOTE}. Lenient: {LENIENT_NOTE}.", ""]
+    lines += ["", f"- {OFFICIAL_NOTE}", f"- {LENIENT_NOTE}", ""]
     header = "| task | questions | official | lenient (not official) | chance |" + (" baseline |" if base else "")
     lines += [header, "|---|---:|---:|---:|---:|" + ("---:|" if base else "")]
     for t in (*TASKS, "overall"):

@@ -28,7 +28,8 @@ from spacemind_ros.eval.scoring import (
 )
 
 OFFICIAL_NOTE = "official VSI-Bench scoring of the raw answer text (first word, MRA over 10 thresholds)"
-LENIENT_NOTE = "lenient, NOT official: the node's parsed fields (option letter, number with unit) instead of the raw text"
+LENIENT_NOTE = ("lenient, NOT official: scores the node's parsed fields (option letter, number with unit) instead "
+                "of the raw text")
 
 
 @dataclass
