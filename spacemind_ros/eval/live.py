@@ -21,7 +21,7 @@ from spacemind_ros.pipeline.frame_window import FrameWindow, WindowConfig
 log = logging.getLogger(__name__)
 S = 1_000_000_000
 WINDOW_PARAMS = ("window_max_frames", "window_duration_s", "keyframe_gap_s", "min_frames", "query_frames",
-                 "max_new_tokens", "min_new_tokens", "image_topic", "model_path", "preset", "backend", "device")
+                 "max_new_tokens", "min_new_tokens", "image_topic", "model_path", "preset", "backend", "device", "diagnostics_period_s")
 
 
 class LiveBackend:
@@ -39,6 +39,9 @@ class LiveBackend:
         from spacemind_ros.ros.environment import apply_loopback_environment, loopback_environment
 
         self.settings, self.rate, self.node_name = settings, float(rate), node_name
+        # The node's image subscription keeps 5 messages (sensor-data QoS): bursts of 5, each confirmed.
+        self.burst, self.retries = 5, 5
+        self.confirm_timeout_s = 1.0
         self.proc = self._log = None
         if not existing:
             env = None
@@ -62,8 +65,9 @@ class LiveBackend:
         self._wait_for(lambda: self.publisher.get_subscription_count() > 0, wait_s,
                        f"no subscriber on {self.publisher.topic_name} (is the node active on that topic?)")
         self._wait_for(lambda: self.frames_received is not None, 30.0, "no /diagnostics from the node")
-        self.published = 0
-        self.expected_received = self.frames_received
+        self.published = self.resent = self.unconfirmed = 0
+        self._acked = self.frames_received  # frames the node has confirmed so far (its frames_received count)
+        self._pending: list = []  # published, not yet confirmed (at most ``burst``: bounded memory)
         self._next_publish = time.monotonic()
         self.shadow = FrameWindow(self.window_config)
         self._dummy = np.zeros((1, 1, 3), np.uint8)
@@ -159,43 +163,69 @@ class LiveBackend:
             log.warning("%s decodes with max_new_tokens=%s, min_new_tokens=%s; VSI-Bench uses at most 16, no minimum",
                         self.node_name, params.get("max_new_tokens"), params.get("min_new_tokens"))
         self.window_config: WindowConfig = s.window_config()
+        # A burst is confirmed by the next /diagnostics or two after it arrived.
+        self.confirm_timeout_s = max(1.0, 3.0 * float(params.get("diagnostics_period_s", 1.0)))
 
     # -- replay ----------------------------------------------------------------------------------------------------
     def feed(self, stamp_ns: int, image) -> None:
+        """Publish one frame (paced at ``rate``); every ``burst`` frames, confirm the node received them."""
         from std_msgs.msg import Header
 
         from spacemind_ros.images import array_to_image_msg
         from spacemind_ros.ros.conversions import ns_to_time
 
+        msg = array_to_image_msg(np.ascontiguousarray(image), "rgb8",
+                                 header=Header(stamp=ns_to_time(stamp_ns), frame_id="camera"))
+        self._publish(msg)
+        self._pending.append(msg)
+        try:
+            self.shadow.offer(stamp_ns, self._dummy, copy=False)
+        except ValueError:
+            pass
+        if len(self._pending) >= self.burst:
+            self._confirm()
+
+    def _publish(self, msg) -> None:
         if self.rate > 0:
             delay = self._next_publish - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             self._next_publish = max(self._next_publish, time.monotonic() - 1.0) + 1.0 / self.rate
-        msg = array_to_image_msg(np.ascontiguousarray(image), "rgb8",
-                                 header=Header(stamp=ns_to_time(stamp_ns), frame_id="camera"))
         self.publisher.publish(msg)
         self.published += 1
-        self.expected_received += 1
-        try:
-            self.shadow.offer(stamp_ns, self._dummy, copy=False)
-        except ValueError:
-            pass
 
-    def _wait_received(self, timeout: float) -> bool:
+    def _confirm(self) -> None:
+        """Wait until /diagnostics counts the pending frames as received; if some were lost (best-effort images),
+        send the whole burst again: a repeated frame is a duplicate to the window and changes nothing."""
+        msgs, self._pending = self._pending, []
+        if not msgs:
+            return
+        for attempt in range(1 + self.retries):
+            if attempt:
+                self._acked = self.frames_received or 0
+                self.resent += len(msgs)
+                for msg in msgs:
+                    self._publish(msg)
+            if self._wait_received(self._acked + len(msgs), self.confirm_timeout_s):
+                self._acked = self.frames_received
+                return
+        self.unconfirmed += len(msgs)
+        self._acked = self.frames_received or 0
+        log.warning("the node did not confirm %d frames after %d tries", len(msgs), 1 + self.retries)
+
+    def _wait_received(self, count: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while (self.frames_received or 0) < self.expected_received and time.monotonic() < deadline:
-            self._rclpy.spin_once(self.node, timeout_sec=0.05)
-        return (self.frames_received or 0) >= self.expected_received
+        while (self.frames_received or 0) < count and time.monotonic() < deadline:
+            self._rclpy.spin_once(self.node, timeout_sec=0.02)
+        return (self.frames_received or 0) >= count
 
     def ask(self, q: Question, until_ns: int) -> dict:
         from spacemind_ros.ros.client import response_dict
         from spacemind_ros.ros.conversions import ns_to_time
 
-        all_received = self._wait_received(10.0)
-        if not all_received:
-            log.warning("the node received %s of %d published frames before question %s", self.frames_received,
-                        self.expected_received, q.id)
+        unconfirmed = self.unconfirmed
+        self._confirm()
+        all_received = self.unconfirmed == unconfirmed
         try:
             expected = [f.stamp_ns for f in self.shadow.sample(until_ns)]
         except SpaceMindError:
@@ -221,6 +251,8 @@ class LiveBackend:
         return d
 
     def close(self) -> None:
+        if self.resent or self.unconfirmed:
+            log.warning("%d frames were sent again after losses; %d never confirmed", self.resent, self.unconfirmed)
         try:
             self.node.destroy_node()
         finally:

@@ -42,7 +42,7 @@ class EvalSettings:
                       backend=self.backend, query_frames=self.frames, window_max_frames=self.window_max_frames,
                       window_duration_s=float(self.window_duration_s), keyframe_gap_s=float(self.keyframe_gap_s),
                       min_frames=self.min_frames, max_new_tokens=MAX_NEW_TOKENS, min_new_tokens=0,
-                      default_timeout_s=float(self.timeout_s), diagnostics_period_s=0.2)
+                      default_timeout_s=float(self.timeout_s), diagnostics_period_s=0.1)
         return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items() if v != ""}
 
     def to_dict(self) -> dict:
