@@ -11,7 +11,7 @@ from spacemind_ros.eval.cli import main
 from tests.evaldata import make_bag, questions_for, read_predictions, write_jsonl
 from tests.rostools import start_node, stop
 
-pytestmark = pytest.mark.ros
+pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(600)]
 SAME = ("id", "prediction", "parsed", "frame_stamps", "success", "error_code", "stamp_ns", "frames_fed")
 
 
@@ -62,9 +62,16 @@ def test_live_run_into_an_existing_node_adopts_its_window(dataset, tmp_path):
     try:
         proc = run_cli(["--questions", str(dataset["q"]), "--out", str(tmp_path / "live"), "--mode", "live",
                         "--node", "--rate", "60"])
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        # A second run into the same node: its window still holds the first run's last frames; the second run's
+        # stamps must start after them (or they would be too old and the answers would differ).
+        again = run_cli(["--questions", str(dataset["q"]), "--out", str(tmp_path / "again"), "--mode", "live",
+                         "--node", "--rate", "60"])
     finally:
         out = stop(node)
-    assert proc.returncode == 0, proc.stderr[-4000:] + out[-2000:]
+    assert again.returncode == 0, again.stderr[-4000:] + out[-2000:]
+    assert same_fields(tmp_path / "again" / "predictions.jsonl") == same_fields(tmp_path / "live" /
+                                                                                 "predictions.jsonl")
     assert "window_max_frames=10" in proc.stderr and "query_frames=16" in proc.stderr  # warned, then adopted
     run = json.loads((tmp_path / "live" / "run.json").read_text())["settings"]
     assert run["window_max_frames"] == 10 and run["frames"] == 16 and run["model"] == "preset:tiny"
@@ -74,3 +81,4 @@ def test_live_run_into_an_existing_node_adopts_its_window(dataset, tmp_path):
     live = same_fields(tmp_path / "live" / "predictions.jsonl")
     assert live == same_fields(tmp_path / "off" / "predictions.jsonl")
     assert all(len(r["frame_stamps"]) <= 10 for r in live.values())
+    assert all(r["frames_match"] for r in read_predictions(tmp_path / "again" / "predictions.jsonl") if r["success"])

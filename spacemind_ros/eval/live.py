@@ -9,6 +9,7 @@ whether the node's frames matched (``frames_match``). rclpy is imported here onl
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from spacemind_ros.pipeline.frame_window import FrameWindow, WindowConfig
 log = logging.getLogger(__name__)
 S = 1_000_000_000
 WINDOW_PARAMS = ("window_max_frames", "window_duration_s", "keyframe_gap_s", "min_frames", "query_frames",
-                 "max_new_tokens", "min_new_tokens", "image_topic", "model_path", "preset", "backend", "device", "diagnostics_period_s")
+                 "max_new_tokens", "min_new_tokens", "image_topic", "model_path", "preset", "backend", "device",
+                 "diagnostics_period_s")
 
 
 class LiveBackend:
@@ -32,8 +34,6 @@ class LiveBackend:
                  domain_id: int | None = None, log_dir: Path | None = None, wait_s: float = 60.0):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.qos import qos_profile_sensor_data
-        from sensor_msgs.msg import Image
         from spacemind_interfaces.srv import SpatialQuery
 
         from spacemind_ros.ros.environment import apply_loopback_environment, loopback_environment
@@ -42,7 +42,9 @@ class LiveBackend:
         # The node's image subscription keeps 5 messages (sensor-data QoS): bursts of 5, each confirmed.
         self.burst, self.retries = 5, 5
         self.confirm_timeout_s = 1.0
-        self.proc = self._log = None
+        self.proc = self._log = self.node = None
+        self.resent = self.unconfirmed = 0
+        self._rclpy = rclpy
         if not existing:
             env = None
             if not network:
@@ -50,14 +52,23 @@ class LiveBackend:
                 env = loopback_environment(domain)
                 log.info("loopback-only DDS, ROS_DOMAIN_ID=%d", domain)
             self._start_node(env, log_dir)
-        self._rclpy = rclpy
-        rclpy.init()
-        self.node = rclpy.create_node("spacemind_eval")
-        self.query_client = self.node.create_client(SpatialQuery, service)
-        self._Request = SpatialQuery.Request
-        self.frames_received: int | None = None
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self._wait_ready(wait_s)
+        try:
+            rclpy.init()
+            self.node = rclpy.create_node("spacemind_eval")
+            self.query_client = self.node.create_client(SpatialQuery, service)
+            self._Request = SpatialQuery.Request
+            self.frames_received: int | None = None
+            self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+            self._wait_ready(wait_s)
+            self._set_up(settings, existing, image_topic, wait_s)
+        except BaseException:
+            self.close()
+            raise
+
+    def _set_up(self, settings, existing, image_topic, wait_s):
+        from rclpy.qos import qos_profile_sensor_data
+        from sensor_msgs.msg import Image
+
         self.node_params = self._read_node_parameters()
         self._adopt(self.node_params, existing)
         topic = image_topic or self.node_params.get("image_topic") or "image"
@@ -65,6 +76,7 @@ class LiveBackend:
         self._wait_for(lambda: self.publisher.get_subscription_count() > 0, wait_s,
                        f"no subscriber on {self.publisher.topic_name} (is the node active on that topic?)")
         self._wait_for(lambda: self.frames_received is not None, 30.0, "no /diagnostics from the node")
+        self.timeline_start_ns = self._first_free_stamp()
         self.published = self.resent = self.unconfirmed = 0
         self._acked = self.frames_received  # frames the node has confirmed so far (its frames_received count)
         self._pending: list = []  # published, not yet confirmed (at most ``burst``: bounded memory)
@@ -120,6 +132,23 @@ class LiveBackend:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"the spacemind_node we started exited with code {self.proc.returncode}")
             time.sleep(0.2)
+
+    def _first_free_stamp(self) -> int:
+        """A stamp after which our frames share no window with frames the node already holds (an existing node,
+        e.g. one an earlier run fed). The probe's BAD_REQUEST names the window's oldest frame; the newest is at
+        most window_duration_s later, so starting one more duration after that evicts them all."""
+        from builtin_interfaces.msg import Time
+
+        res = self._call(self._Request(question="probe", until=Time(sec=0, nanosec=1)), 30.0)
+        m = re.search(r"before the oldest frame in the window \((\d+) ns\)", res.error_message)
+        if res.error_code != ErrorCode.BAD_REQUEST.value or not m:
+            return S  # empty window
+        duration = int(self.settings.window_duration_s * S)
+        start = int(m.group(1)) + 2 * duration + 2 * S
+        if start > time.time_ns():
+            log.warning("%s holds frames stamped near the current time: restart it for a clean window (records "
+                        "say frames_match=false where its frames joined ours)", self.node_name)
+        return start
 
     def _read_node_parameters(self) -> dict:
         from rclpy.parameter import parameter_value_to_python
@@ -254,7 +283,9 @@ class LiveBackend:
         if self.resent or self.unconfirmed:
             log.warning("%d frames were sent again after losses; %d never confirmed", self.resent, self.unconfirmed)
         try:
-            self.node.destroy_node()
+            if self.node is not None:
+                self.node.destroy_node()
+                self.node = None
         finally:
             self._rclpy.try_shutdown()
             if self.proc is not None:

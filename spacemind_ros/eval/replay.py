@@ -70,7 +70,7 @@ def run_questions(questions: list[Question], backend: Backend, settings, writer,
     ``limit``: stop after this many new records (tests interrupt a run with it).
     """
     stats = RunStats()
-    timeline = Timeline(int(settings.window_duration_s * S) + S)
+    timeline = Timeline(int(settings.window_duration_s * S) + S, getattr(backend, "timeline_start_ns", S))
     for (bag, topic), group in group_by_bag(questions):
         todo = [q for q in group if q.id not in done]
         stats.resumed += len(group) - len(todo)

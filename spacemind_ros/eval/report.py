@@ -8,10 +8,10 @@ from pathlib import Path
 from spacemind_ros.eval.results import LENIENT_NOTE, OFFICIAL_NOTE, ScoreResult
 from spacemind_ros.eval.scoring import QUESTION_TYPES, TASKS
 
-SHORT = {"object_counting": "counting", "object_abs_distance": "abs. distance", "object_size_estimation": "object size",
-         "room_size_estimation": "room size", "object_rel_distance": "rel. distance",
-         "object_rel_direction": "rel. direction", "route_planning": "route plan", "obj_appearance_order": "appear. order",
-         "overall": "OVERALL"}
+SHORT = {"object_counting": "counting", "object_abs_distance": "abs. distance",
+         "object_size_estimation": "object size", "room_size_estimation": "room size",
+         "object_rel_distance": "rel. distance", "object_rel_direction": "rel. direction",
+         "route_planning": "route plan", "obj_appearance_order": "appear. order", "overall": "OVERALL"}
 
 
 def _plt():
