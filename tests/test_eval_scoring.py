@@ -175,3 +175,26 @@ def test_bad_records_are_reported_with_file_and_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "spacemind_ros.eval.cli", "score", "--predictions", str(path)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and f"{path}:3: unknown question_type" in proc.stderr
+
+
+def test_report_renders_tables_and_plots_against_a_baseline(tmp_path):
+    from PIL import Image
+
+    from spacemind_ros.eval.cli import main
+
+    run, base = tmp_path / "run.jsonl", tmp_path / "base.jsonl"
+    write_predictions(run, CASES)
+    write_predictions(base, [(t, gt, gt, 1.0, "") for t, gt, *_ in CASES])  # the ground truth itself: 100
+    with open(run, "a") as f:
+        f.write(json.dumps({"id": "slow", "question_type": "route_planning", "ground_truth": "A", "prediction": "A",
+                            "latency_s": 2.0, "model": "/models/spacemind", "backend": "pytorch", "mode": "live",
+                            "frames": 32}) + "\n")
+    assert main(["report", "--predictions", str(run), "--baseline", str(base), "--out", str(tmp_path / "r")]) == 0
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "| task | questions | official | lenient (not official) | chance | baseline |" in text
+    assert "| object_counting | 7 | " in text and "| 100.00 |" in text  # the baseline column
+    assert "| model | /models/spacemind |" in text and "| mode | live |" in text and "random weights" not in text
+    assert "room_size_estimation" in text.split("count 0 in overall")[1]
+    for name, size in (("tasks.png", (900, 400)), ("latency.png", (500, 300))):
+        with Image.open(tmp_path / "r" / name) as im:
+            assert im.format == "PNG" and im.size[0] >= size[0] and im.size[1] >= size[1], (name, im.size)
