@@ -18,7 +18,9 @@ class OfflineBackend:
             model, processor = load_model(settings.model_path or None, preset=settings.preset, device=settings.device)
         # The node's defaults (feature worker, KV cache, merged LoRA), at VSI-Bench's 16 tokens: the same
         # computation as a node started by the live mode.
-        config = ReasonerConfig(default_timeout_s=settings.timeout_s, max_new_tokens=16, min_new_tokens=0)
+        # compute_nice 0: no image intake to protect here, and a niced query crawls on a busy machine.
+        config = ReasonerConfig(default_timeout_s=settings.timeout_s, max_new_tokens=16, min_new_tokens=0,
+                                compute_nice=0)
         self.reasoner = SpatialReasoner(model, processor, settings.window_config(), config)
 
     def feed(self, stamp_ns: int, image) -> None:
