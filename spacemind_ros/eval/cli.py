@@ -87,7 +87,11 @@ def cmd_run(args) -> int:
             backend = LiveBackend(settings, node_name=args.node_name, existing=args.node, rate=args.rate,
                                   service=args.service, image_topic=args.image_topic, network=args.network,
                                   domain_id=args.domain_id, log_dir=out, wait_s=args.wait)
-            _check_resume(out, settings, args.force)  # the node's own window values are known now
+            try:
+                _check_resume(out, settings, args.force)  # the node's own window values are known now
+            except RuntimeError:
+                backend.close()
+                raise
     meta = {"settings": settings.to_dict(), "mode": args.mode, "questions": str(args.questions),
             "rate_hz": args.rate if args.mode == "live" else None}
     if backend is not None and getattr(backend, "node_params", None):
