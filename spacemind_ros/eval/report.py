@@ -47,13 +47,17 @@ def plot_tasks(result: ScoreResult, path: Path, baseline: ScoreResult | None = N
             labelled = True
     for j, t in enumerate(names):
         n = result.records if t == "overall" else result._task_count(t)
-        ax.text(j, -4, f"n={n}", ha="center", va="top", fontsize=7, color="#555555")
+        ax.text(j, -4, f"n={n}" if n else "n=0: counts 0", ha="center", va="top", fontsize=7,
+                color="#555555" if n else "#c0392b")
     ax.set_xticks(x, [SHORT[t] for t in names], fontsize=9)
     ax.tick_params(axis="x", pad=14)
     ax.set_xlim(-0.6, len(names) - 0.4)
     ax.set_ylim(0, 108)
     ax.set_ylabel("score (0-100)")
-    ax.set_title("VSI-Bench per task (official scoring of the raw answer)", fontsize=11, pad=30)
+    title = "VSI-Bench per task (official scoring of the raw answer)"
+    if "preset:tiny" in result.meta.get("model", ""):
+        title += "\ntiny preset: random weights, untrained - the scores measure only the plumbing"
+    ax.set_title(title, fontsize=11, pad=30)
     ax.axvline(len(TASKS) - 0.5, color="#999999", linewidth=0.8)
     ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     ax.grid(axis="y", alpha=0.3)
