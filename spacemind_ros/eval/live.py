@@ -107,8 +107,10 @@ class LiveBackend:
             self._rclpy.spin_once(self.node, timeout_sec=0.05)
 
     def _on_diagnostics(self, msg) -> None:
+        # Status names: "spacemind_node", or diagnostic_updater style "spacemind_node: intake".
+        ours = self.node_name.rsplit("/", 1)[-1]
         for status in msg.status:
-            if status.name == self.node_name or len(msg.status) == 1:
+            if status.name.split(":")[0].strip().rsplit("/", 1)[-1] == ours or len(msg.status) == 1:
                 values = {kv.key: kv.value for kv in status.values}
                 if "frames_received" in values:
                     self.frames_received = int(values["frames_received"])
