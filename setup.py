@@ -31,6 +31,7 @@ setup(
             "spacemind_launch = spacemind_ros.ros.runner:main",
             "spacemind-scenes = spacemind_ros.scenes.cli:main",
             "spacemind-train = spacemind_ros.train.cli:main",
+            "spacemind-eval = spacemind_ros.eval.cli:main",
         ],
     },
 )

@@ -118,7 +118,7 @@ class SpaceMindNode(LifecycleNode):
             window = WindowConfig(max_frames=s.window_max_frames, duration_s=s.window_duration_s,
                                   min_gap_s=s.keyframe_gap_s, min_frames=s.min_frames,
                                   max_bytes=s.window_max_bytes, max_pixels=s.image_max_pixels,
-                                  max_aspect=s.image_max_aspect)
+                                  max_aspect=s.image_max_aspect, sample_frames=s.query_frames + 2, drop_ends=1)
             config = ReasonerConfig(queue_limit=s.queue_limit, default_timeout_s=s.default_timeout_s,
                                     max_new_tokens=s.max_new_tokens, route_max_new_tokens=s.route_max_new_tokens,
                                     min_new_tokens=s.min_new_tokens, compute_nice=s.compute_nice)

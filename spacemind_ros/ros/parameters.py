@@ -28,6 +28,7 @@ PARAMS: dict[str, Param] = {
     "window_duration_s": Param(300.0, "frames older than newest minus this are evicted (s)", 1.0, 3600.0),
     "keyframe_gap_s": Param(1.0, "minimum time between kept keyframes (s)", 0.0, 10.0),
     "min_frames": Param(4, "fewer frames answer NOT_ENOUGH_FRAMES", 1, 64),
+    "query_frames": Param(32, "frames a query samples uniformly over the window (2 more, ends dropped)", 1, 256),
     "preset": Param("tiny", "model preset when model_path is empty (tiny = random weights, untrained)",
                     read_only=True),
     "model_path": Param("", "SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/); changeable while "
@@ -79,6 +80,7 @@ class NodeSettings:
     window_duration_s: float
     keyframe_gap_s: float
     min_frames: int
+    query_frames: int
     preset: str
     model_path: str
     backend: str

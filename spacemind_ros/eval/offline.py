@@ -1,0 +1,44 @@
+"""Offline answering: the ROS-free pipeline's SpatialReasoner over frames read from the bag (deterministic)."""
+from __future__ import annotations
+
+from spacemind_ros.eval.questions import Question
+
+
+class OfflineBackend:
+    """Feeds frames straight into a SpatialReasoner's window and asks it. One reasoner for the whole run."""
+
+    mode = "offline"
+
+    def __init__(self, settings, model=None, processor=None):
+        from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner
+
+        if model is None:
+            from spacemind_ros.model.presets import load_model
+
+            from spacemind_ros.runtime import RuntimeSettings
+
+            runtime = RuntimeSettings.resolve(settings.device, "auto")  # the node's default dtype policy too
+            model, processor = load_model(settings.model_path or None, preset=settings.preset, runtime=runtime)
+        # The node's defaults (feature worker, KV cache, merged LoRA), at VSI-Bench's 16 tokens: the same
+        # computation as a node started by the live mode.
+        # compute_nice 0: no image intake to protect here, and a niced query crawls on a busy machine.
+        config = ReasonerConfig(default_timeout_s=settings.timeout_s, max_new_tokens=16, min_new_tokens=0,
+                                compute_nice=0)
+        self.reasoner = SpatialReasoner(model, processor, settings.window_config(), config)
+
+    def feed(self, stamp_ns: int, image) -> None:
+        try:
+            self.reasoner.add_frame(stamp_ns, image, copy=False)  # the bag reader made this array for us
+        except ValueError:
+            pass  # a frame the window refuses (the node drops it too)
+
+    def ask(self, q: Question, until_ns: int) -> dict:
+        # Like a node that took frames at a steady rate: the per-keyframe worker has finished before the question.
+        self.reasoner.wait_features()
+        answer = self.reasoner.ask(q.question, options=q.options, task=q.question_type, until=until_ns)
+        d = answer.to_dict()
+        d["extra"] = {"window_frames": len(self.reasoner.window), "stage_times_s": answer.stage_times_s}
+        return d
+
+    def close(self) -> None:
+        self.reasoner.close()

@@ -1,0 +1,147 @@
+"""The evaluation report: report.md (per-task table, counts, latency percentiles, what was run) and PNG plots
+(per-task bars against chance and an optional baseline predictions file; latency histogram), with matplotlib."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from spacemind_ros.eval.results import LENIENT_NOTE, OFFICIAL_NOTE, ScoreResult
+from spacemind_ros.eval.scoring import QUESTION_TYPES, TASKS
+
+SHORT = {"object_counting": "counting", "object_abs_distance": "abs. distance",
+         "object_size_estimation": "object size", "room_size_estimation": "room size",
+         "object_rel_distance": "rel. distance", "object_rel_direction": "rel. direction",
+         "route_planning": "route plan", "obj_appearance_order": "appear. order", "overall": "OVERALL"}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_tasks(result: ScoreResult, path: Path, baseline: ScoreResult | None = None, label: str = "this run",
+               baseline_label: str = "baseline") -> Path:
+    import numpy as np
+
+    plt = _plt()
+    names = [*TASKS, "overall"]
+    series = [(label, result.official.summary(), "#1f77b4")]
+    if baseline is not None:
+        series.append((baseline_label, baseline.official.summary(), "#ff7f0e"))
+    x = np.arange(len(names))
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(11, 4.8), dpi=110)
+    for i, (name, values, color) in enumerate(series):
+        ys = [values[t] for t in names]
+        bars = ax.bar(x - 0.4 + width * (i + 0.5), ys, width, label=name, color=color)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+    labelled = False
+    for j, t in enumerate(names):
+        if t in result.chance:
+            ax.hlines(result.chance[t], j - 0.45, j + 0.45, colors="black", linestyles="--", linewidth=1.2,
+                      label=None if labelled else "chance (MCA: 1/options; numerical: always the median answer)")
+            labelled = True
+    for j, t in enumerate(names):
+        n = result.records if t == "overall" else result._task_count(t)
+        ax.text(j, -4, f"n={n}" if n else "n=0: counts 0", ha="center", va="top", fontsize=7,
+                color="#555555" if n else "#c0392b")
+    ax.set_xticks(x, [SHORT[t] for t in names], fontsize=9)
+    ax.tick_params(axis="x", pad=14)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_ylim(0, 108)
+    ax.set_ylabel("score (0-100)")
+    title = "VSI-Bench per task (official scoring of the raw answer)"
+    if "preset:tiny" in result.meta.get("model", ""):
+        title += "\ntiny preset: random weights, untrained - the scores measure only the plumbing"
+    ax.set_title(title, fontsize=11, pad=30)
+    ax.axvline(len(TASKS) - 0.5, color="#999999", linewidth=0.8)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_latency(result: ScoreResult, path: Path) -> Path:
+    import numpy as np
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    lat = np.asarray(result.latencies_s)
+    if lat.size:
+        ax.hist(lat, bins=min(40, max(5, lat.size // 3)), color="#1f77b4", alpha=0.85)
+        for name, value, style in (("p50", np.percentile(lat, 50), "-"), ("p95", np.percentile(lat, 95), "--")):
+            ax.axvline(value, color="black", linestyle=style, linewidth=1.2, label=f"{name} = {value:.3f} s")
+        ax.legend(fontsize=9)
+    else:
+        ax.text(0.5, 0.5, "no answered questions", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("latency per question (s)")
+    ax.set_ylabel("questions")
+    ax.set_title(f"Query latency ({lat.size} answered questions)", fontsize=11)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_report(result: ScoreResult, out: Path, predictions: Path, baseline: ScoreResult | None = None,
+                 baseline_path: Path | None = None, run_meta: dict | None = None) -> Path:
+    """report.md, tasks.png, latency.png and score.json in ``out``; returns report.md's path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "score.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    plot_tasks(result, out / "tasks.png", baseline, baseline_label=f"baseline ({baseline_path.name})"
+               if baseline_path else "baseline")
+    plot_latency(result, out / "latency.png")
+    off, len_ = result.official.summary(), result.lenient.summary()
+    base = baseline.official.summary() if baseline else None
+    meta = dict(result.meta)
+    if run_meta:
+        meta.update({k: v for k, v in run_meta.items() if k not in meta})
+    lines = ["# VSI-Bench evaluation", "", f"Predictions: `{predictions}`", ""]
+    if "preset:tiny" in str(meta.get("model", "")):
+        lines += ["**The tiny preset has random weights and is untrained: its answers are random text, and these "
+                  "scores measure nothing but the plumbing.**", ""]
+    lines += ["| run | value |", "|---|---|"]
+    for k in ("model", "backend", "mode", "frames"):
+        lines.append(f"| {k} | {meta.get(k, '?')} |")
+    for k in ("window_max_frames", "window_duration_s", "keyframe_gap_s", "rate_hz", "questions"):
+        if k in meta:
+            lines.append(f"| {k} | {meta[k]} |")
+    lines += ["", f"- {OFFICIAL_NOTE}", f"- {LENIENT_NOTE}", ""]
+    header = "| task | questions | official | lenient (not official) | chance |" + (" baseline |" if base else "")
+    lines += [header, "|---|---:|---:|---:|---:|" + ("---:|" if base else "")]
+    for t in (*TASKS, "overall"):
+        n = result.records if t == "overall" else result._task_count(t)
+        ch = result.chance.get(t)
+        row = f"| {t} | {n} | {off[t]:.2f} | {len_[t]:.2f} | {'-' if ch is None else f'{ch:.2f}'} |"
+        if base:
+            row += f" {base[t]:.2f} |"
+        lines.append(row)
+    missing = [t for t in TASKS if not result._task_count(t)]
+    if missing:
+        lines += ["", f"Tasks without questions count 0 in overall (as the official mean of 8 tasks does): "
+                      f"{', '.join(missing)}."]
+    lines += ["", "| question type | questions | official |", "|---|---:|---:|"]
+    per = result.official.per_type()
+    for t in QUESTION_TYPES:
+        n = result.counts.get(t, 0)
+        lines.append(f"| {t} | {n} | {'-' if not n else f'{100 * per[t]:.2f}'} |")
+    lat = result.latency_percentiles()
+    lines += ["", "## Latency (answered questions)", ""]
+    if lat:
+        lines += ["| " + " | ".join(lat) + " |", "|" + "---:|" * len(lat),
+                  "| " + " | ".join(f"{v:.3f} s" for v in lat.values()) + " |"]
+    else:
+        lines.append("No answered questions.")
+    errors = ", ".join(f"{k}: {v}" for k, v in sorted(result.errors.items())) or "none"
+    lines += ["", f"Questions without an answer (scored as empty answers): {errors}.",
+              f"Records skipped as bad input: {len(result.problems)}.", "",
+              "![per-task scores](tasks.png)", "", "![latency](latency.png)", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path
