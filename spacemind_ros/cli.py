@@ -19,6 +19,8 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     model = p.add_mutually_exclusive_group()
     model.add_argument("--preset", default="tiny", choices=["tiny"], help="embedded random-weight model (untrained)")
     model.add_argument("--model", help="SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/)")
+    p.add_argument("--backend", default="torch", help="encoder backend: torch, onnxruntime, tensorrt, auto")
+    p.add_argument("--engine-dir", default=None, help="engine cache (default: $SPACEMIND_ENGINE_DIR or engine/)")
     p.add_argument("--min-gap", type=float, default=0.0, help="keyframe gap in seconds")
     p.add_argument("--min-frames", type=int, default=4)
     p.add_argument("--timeout", type=float, default=0.0)
@@ -49,9 +51,14 @@ def _reasoner(args):
     t = time.perf_counter()
     _progress(f"loading model ({args.model or 'preset ' + args.preset})")
     model, processor = load_model(args.model, preset=args.preset)
-    _progress(f"model ready in {time.perf_counter() - t:.1f} s; reading frames")
+    _progress(f"model ready in {time.perf_counter() - t:.1f} s")
+    from spacemind_ros.engine import default_vggt_hw, open_backend
+
+    encoders, why = open_backend(args.backend, model, engine_dir=args.engine_dir,
+                                 vggt_hw=default_vggt_hw(model.config))
+    _progress(f"backend: {encoders.description} ({why}); reading frames")
     window = WindowConfig(min_gap_s=args.min_gap, min_frames=args.min_frames, duration_s=1e9, max_frames=4096)
-    reasoner = SpatialReasoner(model, processor, window, ReasonerConfig(feature_cache=False))
+    reasoner = SpatialReasoner(model, processor, window, ReasonerConfig(feature_cache=False), encoders=encoders)
     n = bad = 0
     for stamp, image in _frames(args):
         n += 1

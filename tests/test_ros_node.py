@@ -76,7 +76,7 @@ def test_three_processes_answer_with_published_stamps(client):
     assert route.success and len(route.actions) == len(route.steps) == len(route.landmarks)
     assert wait_for(lambda: any(a.question.startswith("How far") for a in client["answers"]), timeout=10)
     d = last_diag(client)
-    assert int(d["frames_received"]) >= 40 and int(d["window_fill"]) >= 32 and d["backend"] == "pytorch"
+    assert int(d["frames_received"]) >= 40 and int(d["window_fill"]) >= 32 and d["backend"] == "torch"
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,7 @@ class SpaceMindNode(LifecycleNode):
         declare_all(self)
         self.settings = read_settings(self)
         self.reasoner = None
+        self.backend_name = ""  # the backend configure opened (auto resolves to one)
         self._active = False
         self._subs = []
         self._last_camera_info = None
@@ -84,22 +85,26 @@ class SpaceMindNode(LifecycleNode):
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
+        from spacemind_ros.engine import default_vggt_hw, normalize, open_backend
         from spacemind_ros.model.presets import load_model
         from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
 
         s = self.settings = read_settings(self)
         try:
-            if s.backend != "pytorch":
-                raise ValueError(f"backend {s.backend!r} is not available yet; use 'pytorch'")
+            normalize(s.backend)  # an unknown name fails before the model loads
             t = time.perf_counter()
             model, processor = load_model(s.model_path or None, preset=s.preset, device=s.device)
+            encoders, why = open_backend(s.backend, model, engine_dir=s.engine_dir or None,
+                                         vggt_hw=default_vggt_hw(model.config))
+            self.backend_name = encoders.name
+            self.get_logger().info(f"backend: {encoders.description} ({why})")
             window = WindowConfig(max_frames=s.window_max_frames, duration_s=s.window_duration_s,
                                   min_gap_s=s.keyframe_gap_s, min_frames=s.min_frames)
             config = ReasonerConfig(queue_limit=s.queue_limit, default_timeout_s=s.default_timeout_s,
                                     max_new_tokens=s.max_new_tokens, route_max_new_tokens=s.route_max_new_tokens,
                                     min_new_tokens=s.min_new_tokens, compute_nice=s.compute_nice)
             self.reasoner = SpatialReasoner(model, processor, window, config,
-                                            clock=lambda: self.get_clock().now().nanoseconds)
+                                            clock=lambda: self.get_clock().now().nanoseconds, encoders=encoders)
         except Exception as exc:  # noqa: BLE001 - any load failure leaves us unconfigured, alive
             self.last_error = f"configure failed: {type(exc).__name__}: {exc}"
             self.get_logger().error(self.last_error)
@@ -245,7 +250,7 @@ class SpaceMindNode(LifecycleNode):
         values = {
             "active": self._active, "input_rate_hz": f"{rate:.1f}", "frames_received": received,
             "frames_dropped": dropped, "window_fill": fill, "window_capacity": self.settings.window_max_frames,
-            "last_latency_s": f"{self.last_latency_s:.3f}", "intake_p95_ms": f"{p95:.3f}", "backend": self.settings.backend,
+            "last_latency_s": f"{self.last_latency_s:.3f}", "intake_p95_ms": f"{p95:.3f}", "backend": self.backend_name or self.settings.backend,
             "model": self.settings.model_path or f"preset:{self.settings.preset}", "errors": errors,
             "last_error": last_error,
         }

@@ -25,8 +25,9 @@ PARAMS: dict[str, Param] = {
     "preset": Param("tiny", "model preset when model_path is empty (tiny = random weights, untrained)",
                     read_only=True),
     "model_path": Param("", "SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/)", read_only=True),
-    "backend": Param("pytorch", "encoder backend: pytorch (tensorrt engines arrive with the engines issue)",
+    "backend": Param("auto", "encoder backend: auto, torch, onnxruntime, tensorrt (pytorch = torch)",
                      read_only=True),
+    "engine_dir": Param("", "ONNX/TensorRT engine cache; empty = $SPACEMIND_ENGINE_DIR or engine/", read_only=True),
     "device": Param("cpu", "torch device for the model (cpu, cuda, cuda:1)", read_only=True),
     "queue_limit": Param(2, "queries that may wait behind the running one; more answer BUSY", 0, 64),
     "default_timeout_s": Param(60.0, "timeout of a query that asks for 0 (s)", 0.01, 3600.0),
@@ -55,6 +56,7 @@ class NodeSettings:
     preset: str
     model_path: str
     backend: str
+    engine_dir: str
     device: str
     queue_limit: int
     default_timeout_s: float
