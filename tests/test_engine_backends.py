@@ -13,6 +13,8 @@ from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
 from spacemind_ros.scenes import panning_room
 from tests.conftest import NON_SQUARE_HW
 
+# The session fixture exports VGGT once (about 1.5 min of CPU on the tiny preset; more on a loaded machine).
+pytestmark = pytest.mark.timeout(1200)
 S = 1_000_000_000
 QUESTIONS = [dict(question="How far is the red box from the blue box?"),
              dict(question="Which box is closest to the camera?", options=["A. red", "B. green", "C. blue"]),

@@ -21,6 +21,8 @@ from spacemind_ros.model.vggt.preprocessing import _pad_to, preprocess_image, st
 from spacemind_ros.scenes import panning_room
 from tests.conftest import NON_SQUARE_HW
 
+# The session fixture exports VGGT once (about 1.5 min of CPU on the tiny preset; more on a loaded machine).
+pytestmark = pytest.mark.timeout(1200)
 TOL = 1e-4
 TRT_OK, TRT_WHY = tensorrt_available()
 
@@ -311,3 +313,23 @@ def test_tensorrt_builds_caches_and_matches_torch(tiny_engines, tmp_path):
         assert float((again.visual_tokens(pixels) - backend.visual_tokens(pixels)).abs().max()) == 0
     finally:
         model.to("cpu")
+
+
+def test_engine_command_check_and_info(tiny_engines, tmp_path):
+    import subprocess
+    import sys
+
+    _, _, engine_dir, exports = tiny_engines
+    bad = tmp_path / "bad.onnx"
+    onnx.save(_graph_with(helper.make_node("Unique", ["x"], ["y"], name="dedupe")), str(bad))
+    good = exports["vggt"][0] / "model.onnx"
+    run = [sys.executable, "-m", "spacemind_ros.engine.cli"]
+    ok = subprocess.run([*run, "check", str(good)], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "passed" in ok.stdout
+    fail = subprocess.run([*run, "check", str(good), str(bad)], capture_output=True, text=True, timeout=120)
+    assert fail.returncode == 1 and "Unique" in fail.stdout and "dedupe" in fail.stdout
+    info = subprocess.run([*run, "info", "--engine-dir", str(engine_dir)], capture_output=True, text=True,
+                          timeout=120)
+    listing = json.loads(info.stdout)
+    assert {e["part"] for e in listing["exports"]} == {"vision", "vggt", "cgmf"}
+    assert all(e["intact"] and e["tensorrt_ops"] for e in listing["exports"])

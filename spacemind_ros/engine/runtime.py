@@ -93,9 +93,10 @@ def open_backend(name: str, model, engine_dir: str | Path | None = None, vggt_hw
         backend = start(key)
         return backend, f"{key} requested"
     if device.type != "cuda":
-        # Measured (bench/engine_bench.py, 2-core CPU, tiny preset): ONNX Runtime gains little over torch eager on
-        # CPU and each new model costs a one-time export, so auto keeps torch here.
-        return start("torch"), "auto: torch (the model is on the CPU; engines pay off on CUDA)"
+        # ONNX Runtime runs the encoders faster on CPU (bench/engine_bench.py), but a model it has not seen costs a
+        # multi-minute export at configure; auto keeps torch on CPU, and onnxruntime is one explicit word away.
+        return start("torch"), "auto: torch (the model is on the CPU: choose onnxruntime explicitly to export " \
+                               "and use ONNX Runtime engines)"
     reasons = []
     for kind in ("tensorrt", "onnxruntime"):
         try:
