@@ -45,7 +45,10 @@ def main() -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--vggt-size", type=int, nargs=2, default=None, metavar=("H", "W"))
     p.add_argument("--engine-dir", default="/tmp/spacemind-engine-bench")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads of both (default: torch's)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     if args.preset == "tiny":
         model, _ = build_tiny()
@@ -61,7 +64,8 @@ def main() -> int:
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
     backends = {"torch": open_backend("torch", model)[0]}
     t = time.perf_counter()
-    backends["onnxruntime"] = open_backend("onnxruntime", model, engine_dir=args.engine_dir, vggt_hw=hw)[0]
+    backends["onnxruntime"] = open_backend("onnxruntime", model, engine_dir=args.engine_dir, vggt_hw=hw,
+                                          threads=args.threads)[0]
     print(f"onnxruntime ready in {time.perf_counter() - t:.1f} s ({backends['onnxruntime'].description})",
           flush=True)
     if dev.type == "cuda" and tensorrt_available()[0]:
