@@ -35,7 +35,7 @@ def timed(fn, repeats: int, sync) -> float:
 def main() -> int:
     from spacemind_ros.engine import open_backend
     from spacemind_ros.engine.tensorrt import tensorrt_available
-    from spacemind_ros.model.presets import build_on_meta, build_tiny, spacemind_8b_config
+    from spacemind_ros.model.presets import build_tiny, spacemind_8b_config
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="tiny", choices=["tiny", "spacemind-8b"],
@@ -57,7 +57,6 @@ def main() -> int:
 
         config = spacemind_8b_config()
         model = SpaceMindModel(config, lora=False)
-        del build_on_meta
     model = model.to(args.device).eval()
     hw = tuple(args.vggt_size or (model.config.vggt_image_size, model.config.vggt_image_size))
     dev = torch.device(args.device)

@@ -19,7 +19,7 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     model = p.add_mutually_exclusive_group()
     model.add_argument("--preset", default="tiny", choices=["tiny"], help="embedded random-weight model (untrained)")
     model.add_argument("--model", help="SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/)")
-    p.add_argument("--backend", default="torch", help="encoder backend: torch, onnxruntime, tensorrt, auto")
+    p.add_argument("--backend", default="auto", help="encoder backend: auto, torch, onnxruntime, tensorrt")
     p.add_argument("--engine-dir", default=None, help="engine cache (default: $SPACEMIND_ENGINE_DIR or engine/)")
     p.add_argument("--min-gap", type=float, default=0.0, help="keyframe gap in seconds")
     p.add_argument("--min-frames", type=int, default=4)

@@ -64,8 +64,6 @@ def open_backend(name: str, model, engine_dir: str | Path | None = None, vggt_hw
                 raise BackendError("ONNX Runtime cannot take bfloat16 tensors from Python: load the model in "
                                    "float32/float16, or use the tensorrt backend")
             try:
-                import onnxruntime  # noqa: F401
-
                 from spacemind_ros.engine.backends import onnxruntime_providers
 
                 onnxruntime_providers(device)
