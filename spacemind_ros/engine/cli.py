@@ -39,10 +39,16 @@ def _model(args):
     from spacemind_ros.model.presets import load_model
 
     # Loaded in the engine's precision, as the node serves it: the cache keys exports by the weights they came from.
-    model, processor = load_model(args.model, preset=args.preset, device=args.device, dtype=PRECISIONS[args.precision])
-    if args.model is None and args.precision != "fp32":
-        model = model.to(PRECISIONS[args.precision])
-    return model, processor
+    dtype = PRECISIONS[args.precision]
+    try:  # the device/dtype policy object, where this tree has it
+        from spacemind_ros.runtime import RuntimeSettings
+    except ImportError:
+        model, processor = load_model(args.model, preset=args.preset, device=args.device, dtype=dtype)
+        if args.model is None and args.precision != "fp32":
+            model = model.to(dtype)
+        return model, processor
+    runtime = RuntimeSettings.resolve(args.device, str(dtype).removeprefix("torch."))
+    return load_model(args.model, preset=args.preset, runtime=runtime)
 
 
 def _vggt_hw(args, model):
