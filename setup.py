@@ -9,7 +9,7 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(include=[package_name, f"{package_name}.*"]),
-    package_data={package_name: ["ros/*.xml"]},
+    package_data={package_name: ["ros/*.xml", "engine/data/*.tsv"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
@@ -32,6 +32,7 @@ setup(
             "spacemind-scenes = spacemind_ros.scenes.cli:main",
             "spacemind-train = spacemind_ros.train.cli:main",
             "spacemind-eval = spacemind_ros.eval.cli:main",
+            "spacemind-engine = spacemind_ros.engine.cli:main",
         ],
     },
 )

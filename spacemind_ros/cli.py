@@ -24,6 +24,8 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="torch device: auto (cuda when present), cpu, cuda, cuda:N")
     p.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
                    help="model dtype: auto = bfloat16 on CUDA, float32 on CPU")
+    p.add_argument("--backend", default="auto", help="encoder backend: auto, torch, onnxruntime, tensorrt")
+    p.add_argument("--engine-dir", default=None, help="engine cache (default: $SPACEMIND_ENGINE_DIR or engine/)")
     p.add_argument("--min-gap", type=float, default=0.0, help="keyframe gap in seconds")
     p.add_argument("--max-frames", type=int, default=128,
                    help="frame budget: at most this many frames, spread uniformly over the whole input")
@@ -41,6 +43,9 @@ def _check(args, request) -> object:
 
     request()  # question / goal, options and task: BadRequestError (a ValueError) names the problem
     RuntimeSettings.resolve(args.device, args.dtype)  # an unknown or missing device fails here, not after loading
+    from spacemind_ros.engine import normalize
+
+    normalize(args.backend)  # an unknown backend too
     for name, value, ok, rule in [("--fps", args.fps, args.fps > 0, "> 0"),
                                   ("--min-gap", args.min_gap, args.min_gap >= 0, ">= 0"),
                                   ("--max-frames", args.max_frames, args.max_frames >= 1, ">= 1"),
@@ -79,7 +84,12 @@ def _reasoner(args, source):
     t = time.perf_counter()
     _progress(f"loading model ({args.model or 'preset ' + args.preset}) on {runtime.describe()}")
     model, processor = load_model(args.model, preset=args.preset, runtime=runtime)
-    _progress(f"model ready in {time.perf_counter() - t:.1f} s; reading {source.description}")
+    _progress(f"model ready in {time.perf_counter() - t:.1f} s")
+    from spacemind_ros.engine import default_vggt_hw, open_backend
+
+    encoders, why = open_backend(args.backend, model, engine_dir=args.engine_dir,
+                                 vggt_hw=default_vggt_hw(model.config))
+    _progress(f"backend: {encoders.description} ({why}); reading {source.description}")
     skipped = []
 
     def on_bad(where, exc):
@@ -99,7 +109,7 @@ def _reasoner(args, source):
                                     args.max_frames)
     window = WindowConfig(min_gap_s=args.min_gap, min_frames=args.min_frames, duration_s=1e9,
                           max_frames=args.max_frames)
-    reasoner = SpatialReasoner(model, processor, window, ReasonerConfig(feature_cache=False))
+    reasoner = SpatialReasoner(model, processor, window, ReasonerConfig(feature_cache=False), encoders=encoders)
     for stamp, image in frames:
         reasoner.add_frame(stamp, image, copy=False)  # the budget's list is ours; nothing writes to it
     counts = dict(frames_read=read, frames_kept=len(reasoner.window), frames_skipped=len(skipped))

@@ -77,7 +77,7 @@ def test_three_processes_answer_with_published_stamps(client):
     assert not route.path.poses and "geometry_dense_heads" in route.path_note  # no depth head: no Path, and why
     assert wait_for(lambda: any(a.question.startswith("How far") for a in client["answers"]), timeout=10)
     d = last_diag(client)
-    assert int(d["frames_received"]) >= 40 and int(d["window_fill"]) >= 32 and d["backend"] == "pytorch"
+    assert int(d["frames_received"]) >= 40 and int(d["window_fill"]) >= 32 and d["backend"] == "torch"
 
 
 @pytest.mark.parametrize(

@@ -93,9 +93,14 @@ def _run_at_nice(nice: int, torch_threads: int) -> None:
 
 class SpatialReasoner:
     def __init__(self, model, processor, window_config: WindowConfig | None = None,
-                 config: ReasonerConfig | None = None, clock: Callable[[], int] | None = None):
-        """``clock`` returns 'now' in ns for checking ``until`` (None: no future check, e.g. offline bags)."""
+                 config: ReasonerConfig | None = None, clock: Callable[[], int] | None = None, encoders=None):
+        """``clock`` returns 'now' in ns for checking ``until`` (None: no future check, e.g. offline bags).
+
+        ``encoders`` runs InternViT, VGGT and CGMF (``visual_tokens``, ``spatial_tokens``, ``fuse``): an engine
+        backend (spacemind_ros.engine); None = the model's own torch modules. The LLM always runs in ``model``.
+        """
         self.model = model.eval()
+        self.encoders = encoders if encoders is not None else model
         self.processor = processor
         self.config = config or ReasonerConfig()
         if self.config.merge_lora:
@@ -141,7 +146,7 @@ class SpatialReasoner:
                     return
                 if frame.features is None:
                     pixels = self.processor.internvl_pixels(frame.image)[None]
-                    frame.features = self.model.visual_tokens(pixels)[0]
+                    frame.features = self.encoders.visual_tokens(pixels)[0]
                 if self.config.vggt_input_cache and frame.vggt_input is None:
                     frame.vggt_input = self.processor.vggt_frame(frame.image)
             except Exception:  # noqa: BLE001 - a failed frame is recomputed at query time
@@ -326,7 +331,7 @@ class SpatialReasoner:
                 f"language model allows {limit}; ask with fewer frames or a shorter question")
 
     def _encode_prefix(self, frames, prefix_ids, times, check, progress):
-        model, processor = self.model, self.processor
+        model, processor = self.encoders, self.processor
         t = time.perf_counter()
         cached = [f.features for f in frames]  # snapshots: eviction may clear them meanwhile
         missing = [i for i, c in enumerate(cached) if c is None]
@@ -358,7 +363,7 @@ class SpatialReasoner:
         t = time.perf_counter()
         with torch.no_grad():
             fused = model.fuse(visual, spatial)
-            prefix_embeds = model.embed(prefix_ids, fused)
+            prefix_embeds = self.model.embed(prefix_ids, fused)
         times["cgmf"] = time.perf_counter() - t
         check("CGMF")
         if progress:

@@ -63,6 +63,7 @@ class SpaceMindNode(LifecycleNode):
         declare_all(self)
         self.settings = read_settings(self)
         self.reasoner = None
+        self.backend_name = ""  # the backend configure opened (auto resolves to one)
         self._active = False
         self._subs = []
         self._last_camera_info = None
@@ -104,17 +105,21 @@ class SpaceMindNode(LifecycleNode):
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
+        from spacemind_ros.engine import default_vggt_hw, normalize, open_backend
         from spacemind_ros.model.presets import load_model
         from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
         from spacemind_ros.runtime import RuntimeSettings
 
         s = self.settings = read_settings(self)
         try:
-            if s.backend != "pytorch":
-                raise ValueError(f"backend {s.backend!r} is not available yet; use 'pytorch'")
+            normalize(s.backend)  # an unknown name fails before the model loads
             t = time.perf_counter()
             runtime = RuntimeSettings.resolve(s.device, s.dtype)
             model, processor = load_model(s.model_path or None, preset=s.preset, runtime=runtime)
+            encoders, why = open_backend(s.backend, model, engine_dir=s.engine_dir or None,
+                                         vggt_hw=default_vggt_hw(model.config))
+            self.backend_name = encoders.name
+            self.get_logger().info(f"backend: {encoders.description} ({why})")
             window = WindowConfig(max_frames=s.window_max_frames, duration_s=s.window_duration_s,
                                   min_gap_s=s.keyframe_gap_s, min_frames=s.min_frames,
                                   max_bytes=s.window_max_bytes, max_pixels=s.image_max_pixels,
@@ -123,7 +128,7 @@ class SpaceMindNode(LifecycleNode):
                                     max_new_tokens=s.max_new_tokens, route_max_new_tokens=s.route_max_new_tokens,
                                     min_new_tokens=s.min_new_tokens, compute_nice=s.compute_nice)
             self.reasoner = SpatialReasoner(model, processor, window, config,
-                                            clock=lambda: self.get_clock().now().nanoseconds)
+                                            clock=lambda: self.get_clock().now().nanoseconds, encoders=encoders)
             self.geometry.configure(self.reasoner, s)
         except Exception as exc:  # noqa: BLE001 - any load failure leaves us unconfigured, alive
             self.last_error = self.configure_error = f"configure failed: {type(exc).__name__}: {exc}"
@@ -338,7 +343,7 @@ class SpaceMindNode(LifecycleNode):
         # Every drop reason counted (node: decode, zero_stamp; window: duplicate, too_old, future, aspect, ...)
         intake_values.update(drop_summary(self.node_drops.as_dict(), reasoner.window.drops() if reasoner else None))
         model_values = {
-            "active": self._active, "configured": reasoner is not None, "backend": s.backend,
+            "active": self._active, "configured": reasoner is not None, "backend": self.backend_name or s.backend,
             "model": s.model_path or f"preset:{s.preset}", "trained": bool(s.model_path),
             "last_latency_s": f"{self.last_latency_s:.3f}", "errors": errors, "last_error": last_error,
             "configure_error": self.configure_error, **self.geometry.diagnostics(),

@@ -33,8 +33,9 @@ PARAMS: dict[str, Param] = {
                     read_only=True),
     "model_path": Param("", "SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/); changeable while "
                             "unconfigured"),
-    "backend": Param("pytorch", "encoder backend: pytorch (tensorrt engines arrive with the engines issue)",
+    "backend": Param("auto", "encoder backend: auto, torch, onnxruntime, tensorrt (pytorch = torch)",
                      read_only=True),
+    "engine_dir": Param("", "ONNX/TensorRT engine cache; empty = $SPACEMIND_ENGINE_DIR or engine/", read_only=True),
     "device": Param("auto", "torch device for the model (auto = cuda when present, cpu, cuda, cuda:1)",
                     read_only=True),
     "dtype": Param("auto", "model dtype: auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16",
@@ -84,6 +85,7 @@ class NodeSettings:
     preset: str
     model_path: str
     backend: str
+    engine_dir: str
     device: str
     dtype: str
     queue_limit: int

@@ -15,10 +15,13 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def first_frame_split(token: torch.Tensor, B: int, S: int) -> torch.Tensor:
-    """Special tokens ``[1, 2, X, C]`` -> ``[B*S, X, C]``: slot 0 for frame 0, slot 1 for frames 1..S-1."""
-    first = token[:, :1].expand(B, 1, *token.shape[2:])
-    others = token[:, 1:].expand(B, S - 1, *token.shape[2:])
-    return torch.cat([first, others], dim=1).reshape(B * S, *token.shape[2:])
+    """Special tokens ``[1, 2, X, C]`` -> ``[B*S, X, C]``: slot 0 for frame 0, slot 1 for frames 1..S-1.
+
+    A gather by slot index rather than expanding slot 1 to S - 1 frames: the same copy, and no guard on S for an
+    export with a dynamic frame axis.
+    """
+    slot = (torch.arange(S, device=token.device) > 0).long()  # [S]: 0, 1, 1, ...
+    return token.index_select(1, slot).expand(B, S, *token.shape[2:]).reshape(B * S, *token.shape[2:])
 
 
 class Aggregator(nn.Module):
