@@ -20,13 +20,13 @@ def tiny_engines(tmp_path_factory):
     in crop mode): ``(model, processor, engine_dir, exports)``. Child processes find them via SPACEMIND_ENGINE_DIR."""
     from spacemind_ros.engine.cache import ENV_DIR, ensure_exports
     from spacemind_ros.model.presets import build_tiny
-    from spacemind_ros.scenes import panning_room
+    from spacemind_ros.scenes import walkthrough_frames
 
     model, processor = build_tiny(seed=0)
     engine_dir = tmp_path_factory.mktemp("engines")
     exports = ensure_exports(model, engine_dir, "fp32", (1, 64), vggt_hw=NON_SQUARE_HW)
     # What the CLI and the node will ask for with the processor's own preprocessing (if another size).
-    hw = tuple(processor.vggt_frame(panning_room(num_frames=1)[0][1]).shape[-2:])
+    hw = tuple(processor.vggt_frame(walkthrough_frames(num_frames=1)[0][1]).shape[-2:])
     if hw != NON_SQUARE_HW:
         ensure_exports(model, engine_dir, "fp32", (1, 64), parts=("vggt", "cgmf"), vggt_hw=hw)
     previous = os.environ.get(ENV_DIR)

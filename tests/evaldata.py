@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from spacemind_ros.eval.bags import write_frames
-from spacemind_ros.scenes import panning_room
+from spacemind_ros.scenes import walkthrough_frames
 
 S = 1_000_000_000
 
@@ -13,7 +13,7 @@ S = 1_000_000_000
 def make_bag(path: Path, storage: str = "sqlite3", frames: int = 12, start_ns: int = 5 * S, fps: float = 10.0,
              size=(48, 64), topic: str = "/camera/image_raw") -> list[int]:
     """A bag of ``frames`` rgb8 images; returns their stamps (ns)."""
-    data = panning_room(num_frames=frames, height=size[0], width=size[1], fps=fps, start_ns=start_ns)
+    data = walkthrough_frames(num_frames=frames, height=size[0], width=size[1], fps=fps, start_ns=start_ns)
     write_frames(path, data, topic=topic, storage=storage)
     return [s for s, _ in data]
 

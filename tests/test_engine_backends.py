@@ -10,7 +10,7 @@ import torch
 
 from spacemind_ros.engine import GraphBackend, TorchBackend, open_backend
 from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
-from spacemind_ros.scenes import panning_room
+from spacemind_ros.scenes import walkthrough_frames
 from tests.conftest import NON_SQUARE_HW
 
 # The session fixture exports VGGT once (about 1.5 min of CPU on the tiny preset; more on a loaded machine).
@@ -35,7 +35,7 @@ def test_onnxruntime_reasoner_answers_like_torch(tiny_engines):
     assert "CPUExecutionProvider" in ort_backend.description
     torch_backend, _ = open_backend("pytorch", model)  # the old name still works
     assert isinstance(torch_backend, TorchBackend)
-    frames = [(s + S, img) for s, img in panning_room(num_frames=40)]
+    frames = [(s + S, img) for s, img in walkthrough_frames(num_frames=40)]
     a, b = reasoner(model, processor, ort_backend, frames), reasoner(model, processor, torch_backend, frames)
     try:
         for q in QUESTIONS:
@@ -94,7 +94,7 @@ def test_node_with_onnxruntime_backend_answers_like_torch(tiny_engines):
     from tests.rostools import call, ros_node, start_node, stop, wait_for
 
     model, processor, engine_dir, _ = tiny_engines
-    frames = {s + S: img for s, img in panning_room(num_frames=12)}
+    frames = {s + S: img for s, img in walkthrough_frames(num_frames=12)}
     proc = start_node(autostart=True, keyframe_gap_s=0.0, min_frames=4, backend="onnxruntime",
                       engine_dir=str(engine_dir))
     try:

@@ -18,7 +18,7 @@ from spacemind_ros.engine.operators import check_model
 from spacemind_ros.engine.parts import build_part
 from spacemind_ros.engine.tensorrt import tensorrt_available
 from spacemind_ros.model.vggt.preprocessing import _pad_to, preprocess_image, stack_images
-from spacemind_ros.scenes import panning_room
+from spacemind_ros.scenes import walkthrough_frames
 from tests.conftest import NON_SQUARE_HW
 
 # The session fixture exports VGGT once (about 1.5 min of CPU on the tiny preset; more on a loaded machine).
@@ -37,7 +37,7 @@ def max_err(a, b) -> float:
 
 
 def scene_frames(n, height=240, width=320):
-    return [img for _, img in panning_room(num_frames=n, height=height, width=width)]
+    return [img for _, img in walkthrough_frames(num_frames=n, height=height, width=width)]
 
 
 @pytest.mark.parametrize("n", [1, 7, 32])

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from spacemind_ros.pipeline.sources import write_image_bag
-from spacemind_ros.scenes import panning_room
+from spacemind_ros.scenes import walkthrough_frames
 from spacemind_ros.train.config import load_config
 
 TOPIC = "/camera/image_raw"
 
 
 def scene_frames(scene: int, n: int = 12, h: int = 48, w: int = 64):
-    frames = panning_room(num_frames=n, height=h, width=w, fps=10.0)
+    frames = walkthrough_frames(num_frames=n, height=h, width=w, fps=10.0)
     if scene % 2:  # a second, visibly different room: colour channels rotated
         frames = [(t, np.ascontiguousarray(img[:, :, ::-1])) for t, img in frames]
     return frames
