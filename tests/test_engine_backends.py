@@ -77,7 +77,7 @@ def test_cli_ask_onnxruntime_equals_torch(tiny_engines):
     (ort_answer, ort_log), (torch_answer, _) = _ask_cli("onnxruntime", engine_dir), _ask_cli("torch", engine_dir)
     assert "backend: onnxruntime (CPUExecutionProvider" in ort_log
     assert "exporting" not in ort_log  # the session's exports were found in the cache
-    for field in ("success", "answer", "value", "unit", "choice", "frame_stamps"):
+    for field in ("success", "answer", "value", "unit", "choice", "frame_stamps_ns"):
         assert ort_answer[field] == torch_answer[field], field
     assert ort_answer["success"]
 
