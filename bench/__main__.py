@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench [--quick] [--parts pipeline,ros_intake,large_frames,soak,storm] [--out runs/bench]
 Default sizes follow issue 18 (soak: 10,000 frames and 300 queries; storm: 8 processes for 60 s): about 12 min on
-a 2-core machine. ``--quick`` shrinks every part (about 3 min) to check that the command works.
+a 2-core machine. ``--quick`` shrinks every part (7 min on a loaded 2-core machine) to check the command.
 """
 from __future__ import annotations
 

@@ -359,6 +359,21 @@ class SpaceMindNode(LifecycleNode):
         self.diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=statuses))
 
 
+def _spin(executor, stop: threading.Event, logger) -> None:
+    """``executor.spin`` that survives rclpy's race when a callback destroys an entity (deactivate drops the image
+    subscriptions) while the spinning thread builds its wait set: InvalidHandle, then spin on."""
+    while not stop.is_set():
+        try:
+            executor.spin()
+            return
+        except ExternalShutdownException:
+            return
+        except Exception as exc:  # noqa: BLE001 - the node must keep answering
+            if stop.is_set() or not executor.context.ok():
+                return
+            logger.warning(f"executor: {type(exc).__name__}: {exc}; spinning on")
+
+
 def main(args=None) -> int:
     tune_for_streaming()  # short GIL hand-over: image callbacks do not wait behind the query thread
     # Our own SIGINT/SIGTERM handling: rclpy's would shut the context down at once, and the queries in flight could
@@ -370,7 +385,7 @@ def main(args=None) -> int:
     node = SpaceMindNode()
     executor = MultiThreadedExecutor(num_threads=6)
     executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, name="executor", daemon=True)
+    spinner = threading.Thread(target=_spin, args=(executor, stop, node.get_logger()), name="executor", daemon=True)
     try:
         spinner.start()
         if node.settings.autostart:
@@ -389,6 +404,9 @@ def main(args=None) -> int:
         log_bridge.remove(node._log_handler)
         node.destroy_node()
         rclpy.try_shutdown()
+        # Finalise the context now: that destroys the DDS participant, which tells the others it left (skipped,
+        # they would keep its services for the lease duration, and a new node of the same name would share them).
+        rclpy.get_default_context().destroy()
     # Everything that must close is closed (answers sent, DDS left). The interpreter's own teardown (torch's above
     # all) took 3-8 s on 2 cores, longer than a launcher waits before SIGKILL: skip it.
     sys.stdout.flush()
