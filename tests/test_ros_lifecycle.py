@@ -61,7 +61,7 @@ def wait_status(node, name, timeout=20.0):
 
 
 def test_lifecycle_full_cycle():
-    proc = start_node(autostart=False, keyframe_gap_s=0, window_duration_s=60)  # -p with integers for doubles
+    proc = start_node(autostart=False, keyframe_gap_s=0.0)
     try:
         with lifecycle_client("lifecycle_cycle_client") as c:
             for transition, label, error_code in [

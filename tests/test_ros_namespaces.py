@@ -55,7 +55,7 @@ def robots(tmp_path_factory):
                                 timeout=90)
             yield dict(node=node, clients=clients, procs=procs, first_lines=first_lines)
     finally:
-        outputs = [stop(p) for p in procs]
+        outputs = [stop(p, timeout=40) for p in procs]  # the runner gives its node 10 s, then SIGKILL
         for p, out in zip(procs, outputs):
             assert p.returncode in (0, -15), out[-3000:]
 

@@ -109,7 +109,7 @@ def main(argv=None) -> int:
             time.sleep(0.2)
     finally:
         stop_all(procs)
-    return procs[0].returncode or 0
+    return 0 if stopping else procs[0].returncode or 0  # asked to stop: done, however the children ended
 
 
 if __name__ == "__main__":
