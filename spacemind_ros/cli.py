@@ -167,7 +167,9 @@ def cmd_route(args) -> int:
 def cmd_geometry(args) -> int:
     from spacemind_ros.geometry.cli import run_geometry
 
-    reasoner = _reasoner(args)
+    if args.max_points < 1:
+        raise ValueError(f"--max-points {args.max_points} must be >= 1")
+    reasoner, _ = _reasoner(args, _check(args, lambda: None))
     try:
         return run_geometry(args, reasoner, _progress)
     finally:

@@ -76,7 +76,6 @@ def run_questions(questions: list[Question], backend: Backend, settings, writer,
     # it drops the bag's first frames until jump_confirm_frames in a row confirm it. Those frames are fed again
     # once the jump is accepted (they then fall inside the window), so every frame of every bag reaches it.
     jumps = timeline.gap_ns > window.max_stamp_jump_s * S
-    bags_fed = 0
     for (bag, topic), group in group_by_bag(questions):
         todo = [q for q in group if q.id not in done]
         stats.resumed += len(group) - len(todo)
@@ -112,14 +111,17 @@ def run_questions(questions: list[Question], backend: Backend, settings, writer,
 
         try:
             for stamp, image in bag_frames(bag, topic, bad):
-                while pending and pending[0].stamp_ns is not None and stamp > pending[0].stamp_ns:
+                # Questions wait until the window has taken the bag's time jump (else a live node's window would
+                # still hold the previous bag's frames); they are asked at their own stamp all the same.
+                while pending and pending[0].stamp_ns is not None and stamp > pending[0].stamp_ns \
+                        and (not jumps or fed >= window.jump_confirm_frames):
                     ask(pending.pop(0))
                     if limit is not None and stats.asked >= limit:
                         return _finish(stats, bad, timeline)
                 backend.feed(timeline.shift(stamp), image)
                 fed += 1
                 newest = stamp if newest is None else max(newest, stamp)
-                if jumps and bags_fed and fed <= window.jump_confirm_frames:
+                if jumps and fed <= window.jump_confirm_frames:  # also the first bag: a live node may hold frames
                     early.append((stamp, image))
                     if fed == window.jump_confirm_frames:
                         for early_stamp, early_image in early[:-1]:
@@ -134,7 +136,6 @@ def run_questions(questions: list[Question], backend: Backend, settings, writer,
                 if progress is not None:
                     progress.update(1)
         _finish(stats, bad, timeline)
-        bags_fed += fed > 0
     return stats
 
 

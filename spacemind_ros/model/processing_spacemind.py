@@ -87,4 +87,5 @@ class SpaceMindProcessor:
         return torch.tensor([ids], dtype=torch.long)
 
     def decode(self, token_ids: torch.Tensor) -> str:
-        return self.tokenizer.decode(token_ids, skip_special_tokens=True).strip()
+        # NUL cannot travel in a ROS string (it ends the C string): drop it here, so every path answers the same.
+        return self.tokenizer.decode(token_ids, skip_special_tokens=True).replace("\x00", "").strip()
