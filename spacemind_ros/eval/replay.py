@@ -89,10 +89,11 @@ def run_questions(questions: list[Question], backend: Backend, settings, writer,
         bad: list[str] = []
         timeline.begin_bag()
         fed, newest, early = 0, None, []
+        first = None  # the bag's first stamp: a question asked before it has no frame of this bag
 
         def ask(q: Question) -> None:
             until = q.stamp_ns if q.stamp_ns is not None else newest
-            if fed == 0 or until is None:
+            if fed == 0 or until is None or until < first:
                 # Nothing of this bag has reached the window: answer as the pipeline would, without asking.
                 answer = dict(success=False, error_code=ErrorCode.NOT_ENOUGH_FRAMES.value,
                               error_message=f"no frame of {bag} on {topic} at or before the asked stamp")
@@ -121,6 +122,7 @@ def run_questions(questions: list[Question], backend: Backend, settings, writer,
                 backend.feed(timeline.shift(stamp), image)
                 fed += 1
                 newest = stamp if newest is None else max(newest, stamp)
+                first = stamp if first is None else min(first, stamp)
                 if jumps and fed <= window.jump_confirm_frames:  # also the first bag: a live node may hold frames
                     early.append((stamp, image))
                     if fed == window.jump_confirm_frames:
