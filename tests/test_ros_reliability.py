@@ -121,9 +121,6 @@ def test_text_limits_and_timeout_range_over_ros(live):
     assert ask(live, question="How many boxes?").success
 
 
-@pytest.mark.xfail(reason="after merging issues 17 and 18, this test's /rosout subscriber receives no message at all "
-                          "from the node (0 of any level); the warning itself is logged once (see "
-                          "test_wide_frames_and_warnings.py). Open: find what stops /rosout reaching the client.")
 def test_padding_warning_goes_to_rosout_once(live):
     t0 = time.time_ns()
     for k in range(3):  # three cold queries over windows that mix 80x60 and 80x40 frames

@@ -20,9 +20,24 @@ class RosLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             severity = next((s for lvl, s in _SEVERITY if record.levelno >= lvl), LoggingSeverity.DEBUG)
-            self.ros_logger.log(self.format(record), severity)
+            _log(self.ros_logger, severity, self.format(record))
         except Exception:  # noqa: BLE001 - logging must never raise into the code that logs
             self.handleError(record)
+
+
+def _log(ros_logger, severity: LoggingSeverity, text: str) -> None:
+    # rclpy keys each logger's settings by call site (file, line) and raises "Logger severity cannot be changed
+    # between calls" when one site logs another severity: one call site per severity, never one for all.
+    if severity == LoggingSeverity.FATAL:
+        ros_logger.fatal(text)
+    elif severity == LoggingSeverity.ERROR:
+        ros_logger.error(text)
+    elif severity == LoggingSeverity.WARN:
+        ros_logger.warning(text)
+    elif severity == LoggingSeverity.INFO:
+        ros_logger.info(text)
+    else:
+        ros_logger.debug(text)
 
 
 def install(ros_logger, package: str = "spacemind_ros") -> RosLogHandler:
