@@ -8,6 +8,7 @@ import sys
 import time
 
 from spacemind_ros.runtime import DTYPE_CHOICES, RuntimeSettings
+from spacemind_ros.pipeline.answer_json import SMALL_WARNING
 
 
 def _source_args(p: argparse.ArgumentParser) -> None:
@@ -19,7 +20,8 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topic", default="/camera/image_raw", help="image topic in the bag")
     p.add_argument("--fps", type=float, default=2.0, help="stamp rate for an image folder")
     model = p.add_mutually_exclusive_group()
-    model.add_argument("--preset", default="tiny", choices=["tiny"], help="embedded random-weight model (untrained)")
+    model.add_argument("--preset", default="small", choices=["small", "tiny"],
+                       help="embedded model: small (trained on synthetic rooms only), tiny (random weights, untrained)")
     model.add_argument("--model", help="SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/)")
     p.add_argument("--device", default="auto", help="torch device: auto (cuda when present), cpu, cuda, cuda:N")
     p.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
@@ -77,9 +79,11 @@ def _reasoner(args, source):
     from spacemind_ros.model.presets import load_model
     from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig, sources
 
-    if not args.model:
+    if not args.model and args.preset == "tiny":
         _progress("UNTRAINED MODEL: the tiny preset has random weights; its answers are random text, not "
                   "measurements (give --model DIR for a trained SpaceMind)")
+    elif not args.model:
+        _progress(f"SMALL MODEL: {SMALL_WARNING}")
     runtime = RuntimeSettings.resolve(args.device, args.dtype)
     t = time.perf_counter()
     _progress(f"loading model ({args.model or 'preset ' + args.preset}) on {runtime.describe()}")
@@ -108,7 +112,7 @@ def _reasoner(args, source):
     frames = sources.uniform_budget(sources.keyframes(counted(source.frames(on_bad)), int(args.min_gap * 1e9)),
                                     args.max_frames)
     window = WindowConfig(min_gap_s=args.min_gap, min_frames=args.min_frames, duration_s=1e9,
-                          max_frames=args.max_frames)
+                          max_frames=args.max_frames, sample_frames=model.config.query_frames + 2)
     reasoner = SpatialReasoner(model, processor, window, ReasonerConfig(feature_cache=False), encoders=encoders)
     for stamp, image in frames:
         reasoner.add_frame(stamp, image, copy=False)  # the budget's list is ours; nothing writes to it
@@ -121,7 +125,7 @@ def _reasoner(args, source):
 def _answer(args, counts, run, max_new_tokens: int, route: bool) -> int:
     from tqdm import tqdm
 
-    from spacemind_ros.pipeline.answer_json import answer_json
+    from spacemind_ros.pipeline.answer_json import answer_json, model_status
 
     with tqdm(total=max_new_tokens, desc="generating", unit="token", file=sys.stderr, disable=None) as bar:
         def progress(stage, frames, partial):
@@ -132,8 +136,9 @@ def _answer(args, counts, run, max_new_tokens: int, route: bool) -> int:
 
         answer = run(progress)
     via = {"pipeline": args.model or f"preset:{args.preset}", **counts}
-    print(json.dumps(answer_json(answer.to_dict(), route=route, trained=bool(args.model), via=via), indent=1,
-                     ensure_ascii=True))
+    trained, warning = model_status(args.model, args.preset)
+    print(json.dumps(answer_json(answer.to_dict(), route=route, trained=trained, via=via, warning=warning),
+                     indent=1, ensure_ascii=True))
     return 0 if answer.success else 1
 
 

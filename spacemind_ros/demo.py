@@ -1,14 +1,15 @@
 """The README's demo: node, image stream and client in three processes, on loopback DDS.
 
-1. generates a synthetic scene (spacemind_ros.scenes: bag + VSI-Bench questions with ground truth),
-2. starts spacemind_node (tiny preset, autostart), 3. replays the scene's bag over ROS from a second process,
-4. asks one question of each VSI-Bench type (/spatial_query) and /route_advice from this process,
-5. prints each question's ground truth beside the node's answer, with timings, and stops everything.
-The tiny preset has random weights: its answers are random. The point is the plumbing; load a trained
-SpaceMind folder (model_path) for real answers.
+1. generates a synthetic scene (spacemind_ros.scenes: bag + VSI-Bench questions with ground truth) from a seed
+   the small model never trained on, 2. starts spacemind_node (small preset, autostart), 3. replays the scene's bag
+   over ROS from a second process, 4. asks one question of each VSI-Bench type (/spatial_query) and /route_advice
+   from this process, 5. prints each question's ground truth beside the node's answer, with timings, and stops.
+The small preset was trained here on synthetic rooms only (README, "The small model"): it knows such rooms and
+nothing else. ``--preset tiny`` runs the random-weight model instead (its answers are random text).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -18,8 +19,8 @@ from pathlib import Path
 
 from spacemind_ros.ros.environment import apply_loopback_environment, loopback_environment
 
-SCENE_SEED = 7
-SCENE_SETTINGS = dict(width=320, height=240, frames=64, fps=10.0)  # small, so a fresh 2-core machine renders it fast
+SCENE_SEED = 7  # the small model trained on seeds 1000-1399
+SCENE_SETTINGS = dict(width=160, height=120, frames=64, fps=4.0)  # as the small model's training scenes
 
 
 def say(msg: str) -> None:
@@ -50,7 +51,14 @@ def answer_line(record: dict, d: dict, seconds: float) -> str:
     return f"  ground truth {truth:>6} | node {got:>10} | {verdict} | {seconds:.2f} s"
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/demo.sh", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="small", choices=["small", "tiny"], help="model preset (default small)")
+    args = parser.parse_args(argv)
+    from spacemind_ros.pipeline.answer_json import model_status
+
+    trained, warning = model_status("", args.preset)
     domain = apply_loopback_environment()
     out = Path("demo_output")
     out.mkdir(exist_ok=True)
@@ -70,7 +78,8 @@ def main() -> int:
     env = loopback_environment(domain)
     from spacemind_ros.ros.runner import DEFAULT_PARAMS, node_command, stop_all
 
-    node = subprocess.Popen(node_command(DEFAULT_PARAMS, {"autostart": "true", "keyframe_gap_s": "0.0"}), env=env)
+    node = subprocess.Popen(node_command(DEFAULT_PARAMS, {"autostart": "true", "keyframe_gap_s": "0.0",
+                                                          "preset": args.preset}), env=env)
     procs = [node]
     try:
         import rclpy
@@ -89,15 +98,16 @@ def main() -> int:
             if call(query, SpatialQuery.Request(question="ready?"), client_node, 30).error_code != "NOT_READY":
                 break
             time.sleep(0.1)
-        say("node is active (tiny preset: random weights, UNTRAINED - answers are random text)")
+        say(f"node is active ({args.preset} preset: {warning})")
         player = subprocess.Popen([sys.executable, "-m", "spacemind_ros.ros.image_player", "--bag", str(bag),
                                    "--bag-topic", "/camera/image_raw", "--rate", "20"], env=env)
         procs.append(player)
         player.wait(timeout=60)
         say("streamed the bag to the node over ROS from a separate process")
         time.sleep(0.5)
-        say("one question of each VSI-Bench type; ground truth from the scene's geometry. The tiny preset is "
-            "RANDOM (untrained): expect wrong answers")
+        say("one question of each VSI-Bench type; ground truth from the scene's geometry"
+            + (". The tiny preset is RANDOM (untrained): expect wrong answers" if not trained else
+               f" (scene seed {SCENE_SEED}, never seen in training)"))
         for record in one_per_type(records):
             req = SpatialQuery.Request(question=record["question"], options=record["options"],
                                        task=record["question_type"])

@@ -64,9 +64,11 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.05) -> bool:
 
 
 def start_node(**params) -> subprocess.Popen:
-    """spacemind_node in a child process with config/spacemind.yaml plus ``params``."""
+    """spacemind_node in a child process with config/spacemind.yaml plus ``params`` (the tiny preset unless
+    ``preset`` or ``model_path`` says otherwise: fast, and what the tests' frame counts assume)."""
     from spacemind_ros.ros.runner import DEFAULT_PARAMS, node_command
 
+    params = {"preset": "tiny", **params}
     values = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items()}
     return spawn(node_command(DEFAULT_PARAMS, values)[1:])
 

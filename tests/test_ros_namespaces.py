@@ -41,11 +41,11 @@ def runner(*arguments):
 def robots(tmp_path_factory):
     params = yaml.safe_load(to_yaml())
     values = params["/**"]["ros__parameters"]
-    values.update(min_frames=3, keyframe_gap_s=0, window_duration_s=30)  # integers for two doubles
+    values.update(min_frames=3, keyframe_gap_s=0, window_duration_s=30, preset="tiny")  # integers for two doubles
     params_file = tmp_path_factory.mktemp("params") / "robot1.yaml"
     params_file.write_text(yaml.safe_dump(params))
     procs = [runner("namespace:=robot1", f"params_file:={params_file}", "window_max_frames:=64"),
-             runner("namespace:=/robot2", "keyframe_gap_s:=0", "window_duration_s:=60")]  # ints on the command line
+             runner("namespace:=/robot2", "keyframe_gap_s:=0", "window_duration_s:=60", "preset:=tiny")]  # ints
     first_lines = [p.stdout.readline() for p in procs]  # the runner's own line comes before the node starts
     try:
         with ros_node("namespaces_test_client") as node:

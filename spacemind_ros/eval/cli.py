@@ -37,9 +37,21 @@ def report_problems(problems, out: Path | None = None) -> None:
 def _settings(args):
     from spacemind_ros.eval.settings import EvalSettings
 
-    return EvalSettings(model_path=args.model or "", preset=args.preset, device=args.device, frames=args.frames,
+    return EvalSettings(model_path=args.model or "", preset=args.preset, device=args.device,
+                        frames=args.frames or _model_frames(args.model, args.preset),
                         window_max_frames=args.window_frames, window_duration_s=args.window_duration,
                         keyframe_gap_s=args.keyframe_gap, min_frames=args.min_frames, timeout_s=args.timeout)
+
+
+def _model_frames(model: str | None, preset: str) -> int:
+    """Frames per question the model was trained with (its config's query_frames)."""
+    from spacemind_ros.model.presets import SMALL_QUERY_FRAMES
+
+    if model:
+        from spacemind_ros.model.configuration_spacemind import SpaceMindConfig
+
+        return SpaceMindConfig.load(model).query_frames
+    return SMALL_QUERY_FRAMES if preset == "small" else 32
 
 
 def _check_resume(out: Path, settings, force: bool) -> None:
@@ -182,11 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--questions", required=True, help="question JSONL")
     run.add_argument("--bag-dir", help="folder the records' relative bag paths start from (default: the JSONL's)")
     model = run.add_mutually_exclusive_group()
-    model.add_argument("--preset", default="tiny", choices=["tiny"], help="random-weight model (untrained)")
+    model.add_argument("--preset", default="small", choices=["small", "tiny"],
+                       help="small (trained on synthetic rooms only) or tiny (random weights, untrained)")
     model.add_argument("--model", help="SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/)")
     run.add_argument("--device", default=d.device)
     run.add_argument("--mode", choices=["offline", "live"], default="offline")
-    run.add_argument("--frames", type=int, choices=FRAME_CHOICES, default=d.frames, help="frames per question")
+    run.add_argument("--frames", type=int, choices=FRAME_CHOICES,
+                     help="frames per question (default: what the model was trained with: small 16, SpaceMind 32)")
     run.add_argument("--out", default="eval_output", help="folder for predictions.jsonl, score.json, report.md")
     run.add_argument("--window-frames", type=int, default=d.window_max_frames,
                      help="frames the window holds at most (memory bound; the node's window_max_frames)")

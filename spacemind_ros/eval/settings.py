@@ -14,7 +14,7 @@ MAX_NEW_TOKENS = 16  # VSI-Bench decodes at most 16 new tokens
 @dataclass
 class EvalSettings:
     model_path: str = ""  # SpaceMind folder; empty = preset
-    preset: str = "tiny"
+    preset: str = "small"
     device: str = "cpu"
     backend: str = "pytorch"
     frames: int = 32  # frames a query uses (sampled uniformly over the window, ends dropped)

@@ -28,7 +28,9 @@ def run_geometry(args, reasoner, progress) -> int:
     paths = write_all(geometry, args.out)
     summary = {k: v for k, v in poses_dict(geometry).items() if k != "frames"}
     summary["files"] = {k: str(v) for k, v in paths.items()}
-    if not args.model:
+    if not args.model and args.preset == "tiny":
         summary["warning"] = "tiny preset: random weights, untrained; the geometry is not meaningful"
+    elif not args.model:
+        summary["warning"] = "small preset: VGGT trained on synthetic rooms only; elsewhere the geometry is rough"
     print(json.dumps(summary, indent=1))
     return 0

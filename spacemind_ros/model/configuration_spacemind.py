@@ -38,6 +38,7 @@ class SpaceMindConfig:
     max_new_tokens: int = 16
     system_prompt: str | None = INTERNVL_SYSTEM_PROMPT  # None or "" = no system turn (the -hf chat template's way)
     frame_label: str = "Frame{i}: "  # InternVL's README chat; its fine-tuning loader writes "Frame-{i}: "
+    query_frames: int = 32  # frames per question it was trained with: what the node and tools sample by default
     preset: str = "custom"
     internvl_path: str | None = None  # where the base checkpoints live (relative to the SpaceMind folder, or absolute)
     vggt_path: str | None = None

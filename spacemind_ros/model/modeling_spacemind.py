@@ -103,9 +103,9 @@ class SpaceMindModel(nn.Module):
         return {n: p for n, p in self.named_parameters() if p.requires_grad}
 
     # -- encoders and fusion ---------------------------------------------------------------------------------------
-    @torch.no_grad()
     def visual_tokens(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """InternViT + pixel shuffle + projector: ``[N, 3, V, V]`` -> ``[N, M_v, d_v]`` (frozen, no grad).
+        """InternViT + pixel shuffle + projector: ``[N, 3, V, V]`` -> ``[N, M_v, d_v]`` (a graph only where the vision
+        weights train: the small recipe's vision stage).
 
         Pixels made on the CPU are moved to the model's device and dtype here.
         """

@@ -1,7 +1,9 @@
-"""Named model configurations: ``tiny`` (random weights, CPU tests and the demo) and ``spacemind-8b``."""
+"""Named model configurations: ``small`` (trained here on the synthetic scenes, shipped in the package: the demo's
+and the node's default), ``tiny`` (random weights, for tests) and ``spacemind-8b`` (the paper's model)."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import torch
 
@@ -9,7 +11,11 @@ from spacemind_ros.model.cgmf import CGMFConfig
 from spacemind_ros.model.configuration_spacemind import LoRASettings, SpaceMindConfig
 from spacemind_ros.model.vggt.config import VGGTConfig
 
-PRESETS = ("tiny", "spacemind-8b")
+PRESETS = ("small", "tiny", "spacemind-8b")
+# The shipped small checkpoint (a SpaceMind folder with its encoders): written by `python -m
+# spacemind_ros.train.small_recipe --install`, loaded by load_model(preset="small").
+SMALL_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "small"
+SMALL_QUERY_FRAMES = 16  # frames per question the small model was trained with (sampled 18, ends dropped)
 
 
 def internvl3_8b_dict() -> dict:
@@ -58,17 +64,57 @@ def tiny_config(vocab_size: int, image_token_id: int) -> SpaceMindConfig:
     )
 
 
+def small_config(vocab_size: int, image_token_id: int) -> SpaceMindConfig:
+    """About 5 M parameters: 112-px InternViT tiles (16 tokens per frame) into a 4-layer, 192-wide Qwen2; a
+    4-pair, 128-wide VGGT at 112 px (crop mode: 160x120 frames become 112x84) with a depth head for its geometry
+    stage; CGMF at full strength."""
+    from transformers import InternVLConfig
+
+    internvl = InternVLConfig(
+        vision_config=dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512,
+                           attention_bias=True, image_size=112, patch_size=14, norm_type="layer_norm"),
+        text_config=dict(model_type="qwen2", hidden_size=192, intermediate_size=512, num_hidden_layers=4,
+                         num_attention_heads=6, num_key_value_heads=2, vocab_size=vocab_size,
+                         max_position_embeddings=2048, tie_word_embeddings=False),
+        image_token_id=image_token_id, image_seq_length=16, downsample_ratio=0.5, tie_word_embeddings=False,
+    ).to_dict()
+    vggt = VGGTConfig(
+        img_size=112, embed_dim=128, depth=4, num_heads=4, camera_trunk_depth=1, camera_num_heads=8,
+        patch_embed=dict(embed_dim=128, depth=2, num_heads=4), enable_depth=True,
+        dpt=dict(features=32, out_channels=(16, 32, 64, 64), layers=(0, 1, 2, 3)),
+    )
+    return SpaceMindConfig(
+        internvl=internvl, vggt=vggt, cgmf=CGMFConfig(visual_dim=192, spatial_dim=256, attn_dim=96, num_heads=4),
+        lora=LoRASettings(r=16, alpha=32, dropout=0.0), vision_image_size=112, vggt_image_size=112,
+        vggt_preprocess_mode="crop", max_new_tokens=16, preset="small", system_prompt=None,
+        query_frames=SMALL_QUERY_FRAMES,
+    )
+
+
+def build_small(seed: int = 0, **overrides):
+    """The small preset before training: (SpaceMindModel, SpaceMindProcessor) with random weights from ``seed`` and
+    the scenes' tokenizer. ``overrides`` replace SpaceMindConfig fields (as in :func:`build_tiny`)."""
+    from spacemind_ros.model.tiny_tokenizer import build_tiny_tokenizer, scene_corpus
+
+    tokenizer = build_tiny_tokenizer(vocab_size=768, corpus=scene_corpus(), split_digits=True)
+    return _build(small_config, tokenizer, seed, overrides)
+
+
 def build_tiny(seed: int = 0, **overrides):
     """The tiny preset: (SpaceMindModel, SpaceMindProcessor), random weights from ``seed``, in about a second.
 
     ``overrides`` replace SpaceMindConfig fields (e.g. ``cgmf=CGMFConfig.ablation(...)``, ``lora=...``); the base
     weights drawn from ``seed`` stay the same, since CGMF and LoRA are built after them."""
-    from spacemind_ros.model.modeling_spacemind import SpaceMindModel
-    from spacemind_ros.model.processing_spacemind import IMG_CONTEXT, SpaceMindProcessor
     from spacemind_ros.model.tiny_tokenizer import build_tiny_tokenizer
 
-    tokenizer = build_tiny_tokenizer()
-    config = tiny_config(len(tokenizer), tokenizer.convert_tokens_to_ids(IMG_CONTEXT))
+    return _build(tiny_config, build_tiny_tokenizer(), seed, overrides)
+
+
+def _build(make_config, tokenizer, seed: int, overrides: dict):
+    from spacemind_ros.model.modeling_spacemind import SpaceMindModel
+    from spacemind_ros.model.processing_spacemind import IMG_CONTEXT, SpaceMindProcessor
+
+    config = make_config(len(tokenizer), tokenizer.convert_tokens_to_ids(IMG_CONTEXT))
     if overrides:
         config = dataclasses.replace(config, **overrides)
     with torch.random.fork_rng(devices=[]):
@@ -87,6 +133,16 @@ def build_on_meta(config: SpaceMindConfig):
         return SpaceMindModel(config)
 
 
+def small_checkpoint() -> Path:
+    """The shipped small checkpoint's folder; a clear error where it is missing (a trimmed install)."""
+    from spacemind_ros.errors import CheckpointError
+
+    if not (SMALL_CHECKPOINT / "spacemind_config.json").is_file():
+        raise CheckpointError(f"the small preset's checkpoint is missing from {SMALL_CHECKPOINT}; rebuild it with "
+                              "`python -m spacemind_ros.train.small_recipe --install` (README, 'The small model')")
+    return SMALL_CHECKPOINT
+
+
 def load_model(model_dir=None, preset: str | None = None, runtime=None):
     """(model, processor) from a SpaceMind folder, or from a preset; ``spacemind-8b`` needs ``model_dir``.
 
@@ -98,9 +154,11 @@ def load_model(model_dir=None, preset: str | None = None, runtime=None):
 
     runtime = runtime or RuntimeSettings.resolve("cpu", "float32")
     if model_dir is None:
-        if preset in (None, "tiny"):
+        if preset == "tiny":
             model, processor = build_tiny()
             return model.place(runtime), processor
+        if preset in (None, "small"):
+            return load_model(small_checkpoint(), runtime=runtime)
         raise ValueError(f"preset {preset!r} has no embedded weights: give the SpaceMind folder (--model DIR)")
     model = SpaceMindModel.from_pretrained(model_dir, runtime=runtime).eval()
     return model, SpaceMindProcessor(model.tokenizer, model.config, model.tokens_per_frame)

@@ -20,10 +20,22 @@ QUESTION_KEYS = ("success", "error_code", "error_message", "task", "answer", "ch
 ROUTE_KEYS = ("success", "error_code", "error_message", "task", "answer", "steps", "actions", "landmarks")
 UNTRAINED_WARNING = ("untrained model (random weights): the answer is random text, not a measurement; "
                      "load a trained SpaceMind folder for real answers")
+SMALL_WARNING = ("small model trained only on synthetic rooms (spacemind-scenes: 15 furniture categories, plain "
+                 "walls): outside such rooms its answers mean little; load a SpaceMind folder for real scenes")
 
 
-def answer_json(fields: Mapping, route: bool, trained: bool | None, via: dict) -> dict:
-    """``fields``: an Answer's or a response's fields with ``frame_stamps`` in ns."""
+def model_status(model_path: str | None, preset: str | None) -> tuple[bool, str]:
+    """(trained, warning) of the model a node or tool loads: a SpaceMind folder, else the preset (default small)."""
+    if model_path:
+        return True, ""
+    if preset == "tiny":
+        return False, UNTRAINED_WARNING
+    return True, SMALL_WARNING if preset in (None, "", "small") else ""
+
+
+def answer_json(fields: Mapping, route: bool, trained: bool | None, via: dict, warning: str | None = None) -> dict:
+    """``fields``: an Answer's or a response's fields with ``frame_stamps`` in ns; ``warning`` None = the
+    untrained warning when ``trained`` is False."""
     out = {}
     for key in ROUTE_KEYS if route else QUESTION_KEYS:
         value = fields.get(key, "route_advice" if key == "task" else "")
@@ -39,6 +51,6 @@ def answer_json(fields: Mapping, route: bool, trained: bool | None, via: dict) -
     out["frame_stamps_s"] = [s / 1e9 for s in stamps]
     out["latency_s"] = round(float(fields.get("latency_s", 0.0)), 4)
     out["trained"] = trained
-    out["warning"] = UNTRAINED_WARNING if trained is False else ""
+    out["warning"] = warning if warning is not None else (UNTRAINED_WARNING if trained is False else "")
     out["via"] = via
     return out

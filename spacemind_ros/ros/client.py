@@ -11,6 +11,7 @@ import os
 import sys
 import time
 
+from spacemind_ros.pipeline.answer_json import model_status
 from spacemind_ros.ros import names
 
 
@@ -76,18 +77,19 @@ def _offered(node, srv_type: str, wait: float) -> list[str]:
     return sorted(found)
 
 
-def _trained(node) -> bool | None:
-    """Whether the answering node loaded a trained model (its model_path is set); None if it cannot be read."""
+def _model_status(node) -> tuple[bool | None, str | None]:
+    """(trained, warning) of the answering node's model, from its model_path and preset; (None, None) if they
+    cannot be read."""
     from rcl_interfaces.srv import GetParameters
 
     client = node.create_client(GetParameters, f"{names.NODE}/get_parameters")  # in the client's namespace
     try:
         if not client.wait_for_service(timeout_sec=2.0):
-            return None
-        values = call(client, GetParameters.Request(names=["model_path"]), node, 5.0).values
-        return bool(values[0].string_value) if values else None
+            return None, None
+        values = call(client, GetParameters.Request(names=["model_path", "preset"]), node, 5.0).values
+        return model_status(values[0].string_value, values[1].string_value) if len(values) == 2 else (None, None)
     except TimeoutError:
-        return None
+        return None, None
     finally:
         node.destroy_client(client)
 
@@ -125,7 +127,9 @@ def _run(service: str, build, args) -> int:
         t = time.perf_counter()
         res = call(client, build(srv_type.Request()), node, args.wait + (args.timeout or 120.0))
         via = {"service": resolved, "round_trip_s": round(time.perf_counter() - t, 4)}
-        out = answer_json(response_dict(res), route=srv_type is RouteAdvice, trained=_trained(node), via=via)
+        trained, warning = _model_status(node)
+        out = answer_json(response_dict(res), route=srv_type is RouteAdvice, trained=trained, via=via,
+                          warning=warning)
         print(json.dumps(out, indent=1))
         return 0 if res.success else 1
     finally:

@@ -30,6 +30,7 @@ from std_msgs.msg import Header
 from spacemind_ros.errors import ErrorCode
 from spacemind_ros.images import compressed_msg_to_rgb8, image_msg_to_rgb8
 from spacemind_ros.pipeline import Answer, RouteAnswer
+from spacemind_ros.pipeline.answer_json import model_status
 from spacemind_ros.pipeline.intake_counters import DropCounter, drop_summary, resolve_stamp
 from spacemind_ros.process_tuning import tune_for_streaming
 from spacemind_ros.ros import diagnostics, log_bridge, names
@@ -120,10 +121,11 @@ class SpaceMindNode(LifecycleNode):
                                          vggt_hw=default_vggt_hw(model.config))
             self.backend_name = encoders.name
             self.get_logger().info(f"backend: {encoders.description} ({why})")
+            query_frames = s.query_frames or model.config.query_frames  # 0: what the model was trained with
             window = WindowConfig(max_frames=s.window_max_frames, duration_s=s.window_duration_s,
                                   min_gap_s=s.keyframe_gap_s, min_frames=s.min_frames,
                                   max_bytes=s.window_max_bytes, max_pixels=s.image_max_pixels,
-                                  max_aspect=s.image_max_aspect, sample_frames=s.query_frames + 2, drop_ends=1)
+                                  max_aspect=s.image_max_aspect, sample_frames=query_frames + 2, drop_ends=1)
             config = ReasonerConfig(queue_limit=s.queue_limit, default_timeout_s=s.default_timeout_s,
                                     max_new_tokens=s.max_new_tokens, route_max_new_tokens=s.route_max_new_tokens,
                                     min_new_tokens=s.min_new_tokens, compute_nice=s.compute_nice)
@@ -135,9 +137,10 @@ class SpaceMindNode(LifecycleNode):
             self.get_logger().error(self.last_error)
             return TransitionCallbackReturn.FAILURE
         self.configure_error, self._configured = "", True
+        warning = model_status(s.model_path, s.preset)[1]
         self.get_logger().info(f"configured: {s.model_path or 'preset ' + s.preset} on {runtime.describe()} "
-                               f"in {time.perf_counter() - t:.1f} s"
-                               + (" (tiny preset: random weights, untrained)" if not s.model_path else ""))
+                               f"in {time.perf_counter() - t:.1f} s, {query_frames} frames a query"
+                               + (f" ({warning})" if warning else ""))
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
@@ -344,7 +347,8 @@ class SpaceMindNode(LifecycleNode):
         intake_values.update(drop_summary(self.node_drops.as_dict(), reasoner.window.drops() if reasoner else None))
         model_values = {
             "active": self._active, "configured": reasoner is not None, "backend": self.backend_name or s.backend,
-            "model": s.model_path or f"preset:{s.preset}", "trained": bool(s.model_path),
+            "model": s.model_path or f"preset:{s.preset}", "trained": model_status(s.model_path, s.preset)[0],
+            "model_warning": model_status(s.model_path, s.preset)[1],
             "last_latency_s": f"{self.last_latency_s:.3f}", "errors": errors, "last_error": last_error,
             "configure_error": self.configure_error, **self.geometry.diagnostics(),
         }
@@ -353,7 +357,8 @@ class SpaceMindNode(LifecycleNode):
             diagnostics.status(name, "intake", *diagnostics.intake_level(self._active, dropped_since_last, frame_age),
                                s.device, intake_values),
             diagnostics.status(name, "model", *diagnostics.model_level(self._active, reasoner is not None,
-                                                                       self.configure_error, not s.model_path),
+                                                                       self.configure_error,
+                                                                       not model_status(s.model_path, s.preset)[0]),
                                s.device, model_values),
         ]
         self.diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=statuses))

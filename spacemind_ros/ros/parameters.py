@@ -28,8 +28,10 @@ PARAMS: dict[str, Param] = {
     "window_duration_s": Param(300.0, "frames older than newest minus this are evicted (s)", 1.0, 3600.0),
     "keyframe_gap_s": Param(1.0, "minimum time between kept keyframes (s)", 0.0, 10.0),
     "min_frames": Param(4, "fewer frames answer NOT_ENOUGH_FRAMES", 1, 64),
-    "query_frames": Param(32, "frames a query samples uniformly over the window (2 more, ends dropped)", 1, 256),
-    "preset": Param("tiny", "model preset when model_path is empty (tiny = random weights, untrained)",
+    "query_frames": Param(0, "frames a query samples uniformly over the window (2 more, ends dropped); 0 = what "
+                             "the model was trained with (small: 16, SpaceMind: 32)", 0, 256),
+    "preset": Param("small", "model preset when model_path is empty (small = trained on synthetic rooms only, "
+                             "tiny = random weights, untrained)",
                     read_only=True),
     "model_path": Param("", "SpaceMind folder (spacemind_config.json, cgmf.safetensors, lora/); changeable while "
                             "unconfigured"),

@@ -9,6 +9,8 @@ from pathlib import Path
 import yaml
 
 CGMF_VARIANTS = ("none", "shallow", "token_weight", "geometric_bias", "full")
+TRAINABLE_PARTS = ("cgmf", "lora", "vision", "llm", "vggt")
+OBJECTIVES = ("answer", "geometry")
 
 
 def _f(default, help: str, **kw):
@@ -19,8 +21,8 @@ def _f(default, help: str, **kw):
 
 @dataclass
 class ModelSection:
-    preset: str = _f("tiny", "tiny (random weights, CPU tests) or spacemind-8b (needs internvl_path and vggt_path, "
-                             "or init_from)")
+    preset: str = _f("tiny", "tiny (random weights, CPU tests), small (random weights, the small recipe's start) or "
+                             "spacemind-8b (needs internvl_path and vggt_path, or init_from)")
     init_from: str | None = _f(None, "SpaceMind folder to start from (its CGMF and LoRA weights); null = fresh CGMF "
                                      "(identity) and fresh LoRA")
     internvl_path: str | None = _f(None, "InternVL3-8B-hf checkpoint folder (spacemind-8b)")
@@ -31,8 +33,11 @@ class ModelSection:
     lora_r: int | None = _f(None, "LoRA rank (null = the preset's: 256 for spacemind-8b, 8 for tiny)")
     lora_alpha: int | None = _f(None, "LoRA alpha (null = the preset's: 2 * rank)")
     lora_dropout: float | None = _f(None, "LoRA dropout (null = the preset's)")
-    save_encoders: bool | None = _f(None, "also write InternVL and VGGT into each checkpoint (null = only for tiny, "
-                                          "whose random weights exist nowhere else)")
+    save_encoders: bool | None = _f(None, "also write InternVL and VGGT into each checkpoint (null = for tiny and "
+                                          "small, whose weights exist nowhere else, and whenever they train)")
+    trainable: list = _f(["cgmf", "lora"], "what trains (the paper: cgmf, lora); also vision (InternViT + projector), "
+                                           "llm (the LLM's own weights, embeddings and head), vggt (aggregator and "
+                                           "heads) for the small recipe's earlier stages")
 
 
 @dataclass
@@ -46,6 +51,8 @@ class DataSection:
     drop_ends: int = _f(1, "frames dropped at each end of the sample (paper: 1 -> 32 frames)")
     min_frames: int = _f(4, "samples with fewer readable frames are skipped")
     num_workers: int = _f(0, "DataLoader worker processes per rank (decode videos and bags in the background)")
+    frame_cache_mb: int = _f(0, "keep decoded sampled frames in memory up to this many MB per process (0 = off): the "
+                                "questions of one video share them (pays on small models, where decoding dominates)")
 
 
 @dataclass
@@ -61,6 +68,9 @@ class TrainSection:
     micro_batch: int = _f(1, "samples per forward pass on one rank")
     max_grad_norm: float = _f(1.0, "gradient clipping (0 = off)")
     seed: int = _f(42, "seed of data order, dropout and every RNG")
+    objective: str = _f("answer", "answer (cross-entropy on the answer tokens) or geometry (VGGT's camera and depth "
+                                  "losses against the scenes' ground truth; data.train entries of format scenes)")
+    geometry_frames: int = _f(8, "views per sample of the geometry objective, spread over the walk")
     device: str = _f("auto", "auto (cuda if available), cpu, cuda, cuda:N (under torchrun: the local rank's GPU)")
     precision: str = _f("auto", "auto (bf16 autocast on GPU, fp32 on CPU), bf16, fp32")
     weights_dtype: str = _f("auto", "dtype of the frozen InternVL weights (ViT, projector, LLM): auto (bfloat16 on "
@@ -97,6 +107,14 @@ class TrainConfig:
     output: OutputSection = field(default_factory=OutputSection)
 
     def __post_init__(self):
+        unknown = sorted(set(self.model.trainable) - set(TRAINABLE_PARTS))
+        if unknown or not self.model.trainable:
+            raise ValueError(f"model.trainable {self.model.trainable}: a non-empty list of {', '.join(TRAINABLE_PARTS)}")
+        if self.train.objective not in OBJECTIVES:
+            raise ValueError(f"train.objective {self.train.objective!r}: choose from {', '.join(OBJECTIVES)}")
+        if self.train.encoder_cache and set(self.model.trainable) & {"vision", "vggt"}:
+            raise ValueError("train.encoder_cache holds frozen encoders' outputs; it cannot be used while "
+                             "model.trainable includes vision or vggt")
         if self.model.cgmf_variant not in CGMF_VARIANTS:
             raise ValueError(f"model.cgmf_variant {self.model.cgmf_variant!r}: choose from {', '.join(CGMF_VARIANTS)}")
         if self.train.precision not in ("auto", "bf16", "fp32"):
@@ -186,6 +204,25 @@ _8B = ["model.preset=spacemind-8b", "model.internvl_path=/models/InternVL3-8B-hf
        "{format: sqa3d, path: /data/sqa3d/v1_balanced_questions_train_scannetv2.json, "
        "annotations: /data/sqa3d/v1_balanced_sqa_annotations_train_scannetv2.json, media_root: /data/scannet/videos, "
        "media_pattern: '{scene_id}.mp4'}]"]
+# The small recipe (spacemind_ros.train.small_recipe): scenes at 160x120, 64 frames each, seeds 1000-1399; training
+# reads the first 4000 training questions (about 200 scenes) and 16 frames per question (18 sampled, ends dropped).
+SMALL_SCENES = "runs/small/scenes"
+SMALL_COMMON = ["model.preset=small", "train.warmup_ratio=0.05", "train.weight_decay=0.01", "output.save_every=0",
+                "output.keep_last=1", "data.sample_frames=18", "data.frame_cache_mb=1024",
+                f"data.train=[{{format: scenes, path: {SMALL_SCENES}/train.jsonl, limit: 4000}}]",
+                f"data.eval=[{{format: scenes, path: {SMALL_SCENES}/heldout.jsonl}}]", "train.eval_max_samples=48"]
+SMALL_STAGES = [
+    ("small-1-geometry", "VGGT learns cameras and depth from the scenes' ground truth",
+     ["model.trainable=[vggt]", "model.cgmf_variant=none", "train.objective=geometry", "train.geometry_frames=8",
+      "train.lr=1e-3", "train.global_batch=4", "train.epochs=3", "output.dir=runs/small/1-geometry"]),
+    ("small-2-vision-llm", "InternViT, projector and LLM learn the scene QA, without CGMF",
+     ["model.init_from=runs/small/1-geometry/final", "model.trainable=[vision, llm]", "model.cgmf_variant=none",
+      "train.lr=1e-3", "train.global_batch=16", "train.epochs=1", "output.dir=runs/small/2-vision-llm"]),
+    ("small-3-cgmf-lora", "the paper's recipe on top: encoders and LLM frozen, CGMF and LoRA train",
+     ["model.init_from=runs/small/2-vision-llm/final", "model.trainable=[cgmf, lora]", "model.cgmf_variant=full",
+      "model.lora_r=16", "train.lr=1e-3", "train.global_batch=16", "train.epochs=0.5",
+      "train.encoder_cache=runs/small/encoder_cache", "output.dir=runs/small/3-cgmf-lora"]),
+]
 SHIPPED = {
     "spacemind-8b": ("The paper's recipe (full CGMF): InternVL3-8B + VGGT-1B, 2 epochs, lr 2e-5, global batch 64, "
                      "32 frames.\nspacemind-train --config config/train/spacemind-8b.yaml  (or torchrun "
@@ -201,6 +238,10 @@ SHIPPED = {
                      "data.train=[{format: scenes, path: scenes/train.jsonl}]",
                      "data.eval=[{format: scenes, path: scenes/heldout.jsonl}]",
                      "train.encoder_cache=runs/tiny-scenes/encoder_cache"]),
+    **{name: (f"The small recipe, stage {i + 1} of 3 ({what}); python -m spacemind_ros.train.small_recipe runs the "
+              "three in order\n(and makes the scenes first): README, 'The small model'.\nspacemind-train --config "
+              f"config/train/{name}.yaml", SMALL_COMMON + overrides)
+       for i, (name, what, overrides) in enumerate(SMALL_STAGES)},
 }
 
 

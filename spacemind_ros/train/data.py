@@ -12,7 +12,7 @@ from torch.utils.data import Dataset, Sampler
 
 from spacemind_ros.pipeline.frame_window import WindowConfig
 from spacemind_ros.train.encoder_cache import EncoderCache
-from spacemind_ros.train.media import sampled_frames
+from spacemind_ros.train.media import FrameCache, sampled_frames
 from spacemind_ros.train.records import QARecord
 
 IGNORE = -100
@@ -43,8 +43,9 @@ def tokenize_sample(processor, num_frames: int, record: QARecord) -> tuple[torch
 
 class QADataset(Dataset):
     def __init__(self, records: list[QARecord], processor, sampling: WindowConfig,
-                 cache: EncoderCache | None = None):
+                 cache: EncoderCache | None = None, frame_cache: FrameCache | None = None):
         self.records, self.processor, self.sampling, self.cache = records, processor, sampling, cache
+        self.frame_cache = frame_cache
 
     def __len__(self) -> int:
         return len(self.records)
@@ -59,7 +60,8 @@ class QADataset(Dataset):
                 item.update(cached)
                 n = cached["visual"].shape[0]
             else:
-                frames = sampled_frames(rec.media_kind, rec.media, self.sampling, rec.topic, rec.until_ns)
+                frames = sampled_frames(rec.media_kind, rec.media, self.sampling, rec.topic, rec.until_ns,
+                                        self.frame_cache)
                 n = len(frames)
                 item["pixel_values"] = torch.stack([self.processor.internvl_pixels(f) for f in frames])
                 item["vggt_pixels"] = self.processor.vggt_pixels(frames)

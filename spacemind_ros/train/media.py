@@ -2,6 +2,8 @@
 first and last dropped -> 32), decode only the picked ones (memory stays bounded by the sample, not the video)."""
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +12,52 @@ from spacemind_ros.pipeline.frame_window import WindowConfig, sample_indices
 from spacemind_ros.pipeline.sources import IMAGE_SUFFIXES
 
 
+class FrameCache:
+    """Decoded samples kept in memory, least recently used dropped first, at most ``max_bytes``: the questions of one
+    video share its sampled frames, and decoding them again for every question costs more than the model's step on
+    the small preset. Keyed by the media file's path, size and mtime and the sampling, so a changed file is read
+    again."""
+
+    def __init__(self, max_bytes: int = 0):
+        self.max_bytes, self.nbytes = max_bytes, 0
+        self._items: OrderedDict[tuple, list[np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple):
+        with self._lock:
+            frames = self._items.get(key)
+            if frames is not None:
+                self._items.move_to_end(key)
+            return frames
+
+    def put(self, key: tuple, frames: list[np.ndarray]) -> None:
+        size = sum(f.nbytes for f in frames)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = frames
+            self.nbytes += size
+            while self.nbytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self.nbytes -= sum(f.nbytes for f in old)
+
+
 def sampled_frames(kind: str, media: str | Path, sampling: WindowConfig, topic: str | None = None,
-                   until_ns: int | None = None) -> list[np.ndarray]:
+                   until_ns: int | None = None, cache: FrameCache | None = None) -> list[np.ndarray]:
     """``[H, W, 3]`` uint8 RGB frames of a video / frame folder / bag topic, sampled like the node samples its
     window. Raises ValueError / OSError with the file named when the media cannot be read."""
     media = Path(media)
+    if cache is not None and cache.max_bytes > 0 and media.exists():
+        stat = media.stat()
+        key = (str(media.resolve()), stat.st_size, stat.st_mtime_ns, kind, sampling.sample_frames,
+               sampling.drop_ends, topic, until_ns)
+        frames = cache.get(key)
+        if frames is None:
+            frames = sampled_frames(kind, media, sampling, topic, until_ns)
+            cache.put(key, frames)
+        return frames
     if not media.exists():
         raise FileNotFoundError(f"{media} does not exist")
     reader = {"video": _video, "frames": _folder, "bag": _bag}[kind]

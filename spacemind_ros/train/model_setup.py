@@ -1,4 +1,5 @@
-"""Build the model to train: frozen InternViT + projector + VGGT (+ frozen LLM), trainable CGMF and LoRA."""
+"""Build the model to train: by default frozen InternViT + projector + VGGT (+ frozen LLM), trainable CGMF and LoRA;
+``model.trainable`` opens other parts for the small recipe's stages."""
 from __future__ import annotations
 
 import logging
@@ -26,13 +27,29 @@ def _cgmf(section: ModelSection, dims: CGMFConfig) -> CGMFConfig:
                                attn_dim=dims.attn_dim, num_heads=dims.num_heads)
 
 
+def part_of(name: str) -> str | None:
+    """Which ``model.trainable`` part a SpaceMindModel parameter belongs to (None: none of them)."""
+    if "lora_" in name:
+        return "lora"
+    if name.startswith("cgmf."):
+        return "cgmf"
+    if name.startswith("vggt."):
+        return "vggt"
+    if "vision_tower" in name or "multi_modal_projector" in name:
+        return "vision"
+    if "language_model" in name or "lm_head" in name:
+        return "llm"
+    return None
+
+
 def build_training_model(section: ModelSection, device: torch.device, weights_dtype: torch.dtype):
     """(model, processor) on ``device``: frozen InternVL weights in ``weights_dtype`` and VGGT in float32 (placed
     like the node places them, ``SpaceMindModel.place``); trainable weights (CGMF, LoRA) in float32.
 
     ``cgmf_variant: none`` keeps CGMF frozen at its identity initialisation (the base InternVL3 + LoRA rung)."""
     from spacemind_ros.model.modeling_spacemind import SpaceMindModel, load_internvl
-    from spacemind_ros.model.presets import build_tiny, spacemind_8b_config, tiny_config
+    from spacemind_ros.model.cgmf import CGMF
+    from spacemind_ros.model.presets import build_small, build_tiny, small_config, spacemind_8b_config, tiny_config
     from spacemind_ros.model.processing_spacemind import SpaceMindProcessor
     from spacemind_ros.model.vggt import VGGT
     from spacemind_ros.runtime import RuntimeSettings
@@ -42,14 +59,21 @@ def build_training_model(section: ModelSection, device: torch.device, weights_dt
         model = SpaceMindModel.from_pretrained(section.init_from, internvl_path=section.internvl_path,
                                                vggt_path=section.vggt_path, runtime=runtime)
         if section.cgmf_variant not in ("none", _variant_name(model.config.cgmf)):
-            log.warning("init_from %s has CGMF variant %s; model.cgmf_variant %s is ignored", section.init_from,
-                        _variant_name(model.config.cgmf), section.cgmf_variant)
+            if not _is_identity(model.cgmf):
+                raise ValueError(f"init_from {section.init_from} has a trained CGMF of variant "
+                                 f"{_variant_name(model.config.cgmf)}; model.cgmf_variant {section.cgmf_variant} "
+                                 "would throw it away (start from a folder whose CGMF is untrained)")
+            # An untrained CGMF (a stage that ran without it): a fresh one of the asked variant, at identity.
+            model.config.cgmf = _cgmf(section, model.config.cgmf)
+            with torch.device(next(model.cgmf.parameters()).device):
+                model.cgmf = CGMF(model.config.cgmf)
         if model.config.lora is None:
             raise ValueError(f"{section.init_from} has no LoRA adapter; training needs one")
         processor = SpaceMindProcessor(model.tokenizer, model.config, model.tokens_per_frame)
-    elif section.preset == "tiny":
-        preset = tiny_config(512, 0)  # only for its CGMF dimensions and LoRA settings
-        model, processor = build_tiny(section.seed, cgmf=_cgmf(section, preset.cgmf), lora=_lora(section, preset.lora))
+    elif section.preset in ("tiny", "small"):
+        preset = (tiny_config if section.preset == "tiny" else small_config)(512, 0)  # CGMF dims, LoRA settings
+        build = build_tiny if section.preset == "tiny" else build_small
+        model, processor = build(section.seed, cgmf=_cgmf(section, preset.cgmf), lora=_lora(section, preset.lora))
     elif section.preset == "spacemind-8b":
         if not (section.internvl_path and section.vggt_path):
             raise ValueError("spacemind-8b needs model.internvl_path and model.vggt_path (or model.init_from)")
@@ -62,16 +86,22 @@ def build_training_model(section: ModelSection, device: torch.device, weights_dt
         model.config.vggt_path = str(Path(section.vggt_path).resolve())
         processor = SpaceMindProcessor(tokenizer, model.config, model.tokens_per_frame)
     else:
-        raise ValueError(f"model.preset {section.preset!r}: choose tiny or spacemind-8b")
+        raise ValueError(f"model.preset {section.preset!r}: choose tiny, small or spacemind-8b")
     model.unmerge_lora()
     model.requires_grad_(False)
-    for name, p in model.named_parameters():  # exactly CGMF (unless 'none') and the LoRA matrices train
-        p.requires_grad_(("lora_" in name) or (name.startswith("cgmf.") and section.cgmf_variant != "none"))
+    parts = set(section.trainable) - ({"cgmf"} if section.cgmf_variant == "none" else set())
+    for name, p in model.named_parameters():  # exactly the parts asked for (CGMF never under 'none')
+        p.requires_grad_(part_of(name) in parts)
     model.place(runtime)  # the serving placement: InternVL in weights_dtype, VGGT float32 (+ autocast on CUDA)
     for p in model.parameters():
         if p.requires_grad:
             p.data = p.data.float()  # master weights of what trains stay float32 (autocast computes in bf16)
     return model, processor
+
+
+def _is_identity(cgmf) -> bool:
+    """True for a CGMF that adds nothing (its zero-initialised output projection never trained)."""
+    return all(not p.any() for n, p in cgmf.named_parameters() if n.startswith("output_proj"))
 
 
 def _variant_name(cfg: CGMFConfig) -> str:

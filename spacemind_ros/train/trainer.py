@@ -28,7 +28,9 @@ from spacemind_ros.train.distributed import (
     parameters_digest,
 )
 from spacemind_ros.train.encoder_cache import EncoderCache, encoder_fingerprint
+from spacemind_ros.train.geometry_objective import GeometryDataset, GeometryLoss, collate_geometry
 from spacemind_ros.train.loss_log import LossLog, plot_loss_curve
+from spacemind_ros.train.media import FrameCache
 from spacemind_ros.train.model_setup import build_training_model
 from spacemind_ros.train.readers import read_dataset
 
@@ -105,10 +107,12 @@ class Trainer:
         seed_all(t.seed)  # identical LoRA init on every rank
         self.model, self.processor = build_training_model(config.model, device, self.weights_dtype)
         self.use_cgmf = config.model.cgmf_variant != "none"
+        self.geometry = t.objective == "geometry"
+        self.train_vision = "vision" in config.model.trainable
         if t.gradient_checkpointing:
             self.model.base.model.language_model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.loss_module = AnswerLoss(self.model, self.use_cgmf)
+        self.loss_module = GeometryLoss(self.model) if self.geometry else AnswerLoss(self.model, self.use_cgmf)
         self.ddp = self.loss_module
         if self.dist.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -126,9 +130,10 @@ class Trainer:
         self.skipped: list[Skipped] = []
         self.last_eval_score: float | None = None
         self.cache_hits = self.cache_misses = 0
+        self.frame_cache = FrameCache(config.data.frame_cache_mb << 20)
         self.train_records, self.eval_records = self._read_data()
-        self.dataset = QADataset(self.train_records, self.processor, self.sampling, self.cache)
-        self.collator = Collator(self.processor.tokenizer.pad_token_id)
+        self.dataset = self._dataset(self.train_records)
+        self.collator = collate_geometry if self.geometry else Collator(self.processor.tokenizer.pad_token_id)
         per_step = t.micro_batch * self.dist.world_size
         if t.global_batch % per_step:
             raise ValueError(f"train.global_batch {t.global_batch} is not a multiple of micro_batch x world size "
@@ -177,6 +182,14 @@ class Trainer:
         self._log(f"{len(train)} training and {len(evals)} held-out samples")
         return train, evals
 
+    def _dataset(self, records):
+        if not self.geometry:
+            return QADataset(records, self.processor, self.sampling, self.cache, self.frame_cache)
+        bags = list(dict.fromkeys(r.media for r in records if r.media_kind == "bag"))  # one sample per scene
+        if records and not bags:
+            raise ValueError("train.objective geometry needs scene bags (data entries of format scenes)")
+        return GeometryDataset(bags, self.processor, self.cfg.train.geometry_frames, self.cfg.train.seed)
+
     def _note_skipped(self, skipped: list[Skipped], what: str = "samples") -> None:
         for s in skipped:
             self.skipped.append(s)
@@ -201,8 +214,10 @@ class Trainer:
                 self.cache_hits += 1  # counted here: DataLoader workers' own counters never reach this process
                 out.append(tuple(s[k].to(device) for k in ("visual", "patch_tokens", "camera_tokens")))
                 continue
-            with torch.no_grad():  # placement decides the encoders' device, dtype and VGGT's autocast
+            # Placement decides the encoders' device, dtype and VGGT's autocast; gradients only into what trains.
+            with torch.no_grad() if not self.train_vision else contextlib.nullcontext():
                 visual = m.visual_tokens(s["pixel_values"])
+            with torch.no_grad():
                 if self.use_cgmf:
                     sp = m.spatial_tokens(s["vggt_pixels"][None])
                     patch, camera = sp.patch_tokens[0], sp.camera_tokens[0]
@@ -218,6 +233,8 @@ class Trainer:
         module = module or self.ddp
         if not batch.get("samples"):
             return module(None)
+        if self.geometry:
+            return module(batch)
         features = self.features(batch)
         on = {k: batch[k].to(self.dist.device) for k in ("input_ids", "labels", "attention_mask")}
         with self._autocast():
@@ -226,14 +243,19 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------------------------
     def _loader(self, start_sample: int) -> DataLoader:
         self.sampler.set_epoch(self.epoch, start_sample)
+        if self.geometry:
+            self.dataset.epoch = self.epoch  # each epoch draws other views of every scene
         return DataLoader(self.dataset, batch_size=self.cfg.train.micro_batch, sampler=self.sampler,
                           collate_fn=self.collator, num_workers=self.cfg.data.num_workers,
                           generator=torch.Generator().manual_seed(self.cfg.train.seed))  # keeps global RNG untouched
 
     def train_mode(self) -> None:
         self.loss_module.train()
-        self.model.vggt.eval()  # frozen encoders never see train-mode behaviour
-        self.model.base.model.vision_tower.eval()
+        trainable = set(self.cfg.model.trainable)
+        if "vggt" not in trainable:  # frozen encoders never see train-mode behaviour
+            self.model.vggt.eval()
+        if "vision" not in trainable:
+            self.model.base.model.vision_tower.eval()
 
     def fit(self) -> dict:
         cfg, t = self.cfg, self.cfg.train
@@ -331,8 +353,8 @@ class Trainer:
         VSI-Bench scorer is installed (``spacemind_ros.eval.scoring``), each VSI-Bench question is also answered
         greedily (16 tokens, like the benchmark) and scored; the mean lands in ``self.last_eval_score``."""
         records = self.eval_records[: self.cfg.train.eval_max_samples]
-        dataset = QADataset(records, self.processor, self.sampling, self.cache)
-        scorer = _official_scorer() if self.cfg.train.eval_generate else None
+        dataset = self._dataset(records)
+        scorer = _official_scorer() if self.cfg.train.eval_generate and not self.geometry else None
         self.loss_module.eval()
         total = count = score = scored = 0.0
         for i in range(self.dist.rank, len(dataset), self.dist.world_size):
@@ -342,6 +364,8 @@ class Trainer:
                 continue
             total += float(self.micro_loss(batch, self.loss_module))
             count += 1
+            if scorer is None:
+                continue
             rec = records[i]
             if scorer is not None and rec.task in scorer[1]:
                 score += scorer[0](rec.task, self.answer(batch), rec.answer)
@@ -364,9 +388,11 @@ class Trainer:
         return self.processor.decode(new[0])
 
     def save(self, folder: Path) -> Path:
-        save_encoders = self.cfg.model.save_encoders
-        if save_encoders is None:
-            save_encoders = self.cfg.model.preset == "tiny" and not self.cfg.model.init_from
+        model_cfg = self.cfg.model
+        save_encoders = model_cfg.save_encoders
+        if save_encoders is None:  # weights that exist nowhere else travel with the checkpoint
+            save_encoders = (model_cfg.preset == "tiny" and not model_cfg.init_from) or model_cfg.preset == "small" \
+                or bool(set(model_cfg.trainable) - {"cgmf", "lora"})
         state = {"step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
                  "samples_seen": self.samples_seen, "config": self.cfg.to_dict()}
         path = save_checkpoint(self.dist, folder, self.model, self.optimizer, self.scheduler, state, save_encoders)

@@ -1,0 +1,191 @@
+"""The geometry stage: VGGT learns cameras and depth from the synthetic scenes' ground truth, as VGGT was trained.
+
+A sample is ``frames`` views of one scene's bag (spread over the walk, picked per epoch by a seeded draw), with the
+ground-truth pose encoding of each view relative to the first one (VGGT's convention: the first camera is the world,
+OpenCV axes, translation in metres, quaternion x y z w, field of view in radians) and its depth map (metres along the
+optical axis), both transformed like VGGT's input (crop rule at the model's ``vggt_image_size``). Scale stays metric:
+the scenes are metric, and what SpaceMind asks of VGGT's tokens afterwards (distances, sizes) is metric too.
+
+Losses (per sample, averaged): camera, L1 on the pose encoding of every camera-head iteration weighted 0.6^(n-i)
+(VGGT's weighting), the first view excluded (its pose is the identity by definition); depth, the confidence-weighted
+L1 of VGGT's depth head (``conf * |d - d*| - 0.05 log conf`` over pixels with depth)."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from spacemind_ros.train.data import Skipped
+
+IMAGE_TOPIC, DEPTH_TOPIC, POSE_TOPIC, INFO_TOPIC = ("/camera/image_raw", "/camera/depth", "/camera/pose",
+                                                    "/camera/camera_info")
+CONF_WEIGHT = 0.05  # VGGT's alpha on -log(confidence)
+ITERATION_GAMMA = 0.6
+
+
+@dataclass
+class GeometryView:
+    rgb: np.ndarray  # [H, W, 3] uint8
+    depth: np.ndarray  # [H, W] float32 metres, 0 = no depth
+    world_from_camera: np.ndarray  # [4, 4]
+    fx: float
+    fy: float
+
+
+def read_views(bag: str | Path, picks: list[int]) -> list[GeometryView]:
+    """Views ``picks`` (indices into the image topic's messages) of a scene bag: image, depth, pose and intrinsics
+    of the same stamp. Raises ValueError naming the bag when a topic or a stamp is missing."""
+    from rosbags.highlevel import AnyReader
+
+    from spacemind_ros.geometry.poses import quaternion_to_matrix
+    from spacemind_ros.images import image_msg_to_array, image_msg_to_rgb8
+
+    wanted: dict[str, dict[int, object]] = {t: {} for t in (IMAGE_TOPIC, DEPTH_TOPIC, POSE_TOPIC, INFO_TOPIC)}
+    with AnyReader([Path(bag)]) as reader:
+        conns = {c.topic: c for c in reader.connections if c.topic in wanted}
+        missing = sorted(set(wanted) - set(conns))
+        if missing:
+            raise ValueError(f"{bag}: no {', '.join(missing)} (a scene bag from spacemind-scenes has them)")
+        stamps = [ts for _, ts, _ in reader.messages(connections=[conns[IMAGE_TOPIC]])]
+        keep = {stamps[i] for i in picks}
+        for conn, ts, raw in reader.messages(connections=list(conns.values())):
+            if ts in keep:
+                wanted[conn.topic][ts] = reader.deserialize(raw, conn.msgtype)
+    views = []
+    for ts in (stamps[i] for i in picks):
+        try:
+            img, depth, pose, info = (wanted[t][ts] for t in (IMAGE_TOPIC, DEPTH_TOPIC, POSE_TOPIC, INFO_TOPIC))
+        except KeyError:
+            raise ValueError(f"{bag}: the frame at {ts} ns lacks its depth, pose or camera info") from None
+        p, q = pose.pose.position, pose.pose.orientation
+        world = np.eye(4)
+        world[:3, :3] = quaternion_to_matrix(np.array([q.x, q.y, q.z, q.w]))
+        world[:3, 3] = (p.x, p.y, p.z)
+        d = np.asarray(image_msg_to_array(depth), dtype=np.float32).reshape(depth.height, depth.width)
+        views.append(GeometryView(image_msg_to_rgb8(img), np.nan_to_num(d, nan=0.0, posinf=0.0), world,
+                                  float(info.k[0]), float(info.k[4])))
+    return views
+
+
+def pose_encoding(views: list[GeometryView]) -> torch.Tensor:
+    """``[S, 9]``: each view's camera-from-first-camera translation (m), quaternion (x, y, z, w; w >= 0) and
+    field of view (vertical, horizontal; radians) of the original image (the crop rule keeps it when it crops
+    nothing, as for 4:3 frames)."""
+    from spacemind_ros.geometry.poses import matrix_to_quaternion
+
+    first = views[0].world_from_camera
+    out = []
+    for v in views:
+        rel = np.linalg.inv(v.world_from_camera) @ first  # camera_i from camera_0
+        h, w = v.depth.shape
+        fov_h, fov_w = 2 * np.arctan(h / 2 / v.fy), 2 * np.arctan(w / 2 / v.fx)
+        out.append(np.concatenate([rel[:3, 3], matrix_to_quaternion(rel[:3, :3]), [fov_h, fov_w]]))
+    return torch.tensor(np.stack(out), dtype=torch.float32)
+
+
+def resize_depth(depth: np.ndarray, mode: str, target_size: int) -> torch.Tensor:
+    """``[H, W]`` metres -> ``[H', W']`` like ``preprocess_image`` does the image (nearest: no mixed edges)."""
+    from spacemind_ros.model.vggt.preprocessing import resized_shape
+
+    h, w = depth.shape
+    new_w, new_h = resized_shape(w, h, mode=mode, target_size=target_size)
+    out = F.interpolate(torch.from_numpy(depth)[None, None], size=(new_h, new_w), mode="nearest")[0, 0]
+    if mode == "crop" and new_h > target_size:
+        start = (new_h - target_size) // 2
+        out = out[start:start + target_size]
+    if mode == "pad":
+        dh, dw = target_size - out.shape[0], target_size - out.shape[1]
+        out = F.pad(out, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))  # padding has no depth (0)
+    return out
+
+
+def spread_picks(n: int, frames: int, rng: random.Random) -> list[int]:
+    """``frames`` sorted indices in ``range(n)``: one drawn from each of ``frames`` equal stretches of the walk."""
+    if n < frames:
+        raise ValueError(f"{n} frames; the geometry stage needs at least {frames}")
+    edges = np.linspace(0, n, frames + 1)
+    return [rng.randrange(int(a), max(int(a) + 1, int(b))) for a, b in zip(edges, edges[1:])]
+
+
+class GeometryDataset(Dataset):
+    """One sample per (scene bag, epoch draw): ``{"images": [S, 3, H, W], "pose_enc": [S, 9], "depth": [S, H, W]}``.
+    Unreadable bags come back as :class:`Skipped`."""
+
+    def __init__(self, bags: list[str], processor, frames: int = 8, seed: int = 0):
+        self.bags, self.processor, self.frames, self.seed = bags, processor, frames, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.bags)
+
+    def __getitem__(self, i: int):
+        bag = self.bags[i]
+        try:
+            rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
+            n = _image_count(bag)
+            views = read_views(bag, spread_picks(n, self.frames, rng))
+            cfg = self.processor.config
+            depth = torch.stack([resize_depth(v.depth, cfg.vggt_preprocess_mode, cfg.vggt_image_size)
+                                 for v in views])
+            return {"index": i, "id": Path(bag).parent.name, "file": bag,
+                    "images": self.processor.vggt_pixels([v.rgb for v in views]), "pose_enc": pose_encoding(views),
+                    "depth": depth}
+        except Exception as exc:  # noqa: BLE001 - one unreadable bag is one skipped sample, named
+            return Skipped(Path(bag).parent.name, bag, f"{type(exc).__name__}: {exc}")
+
+
+def _image_count(bag: str) -> int:
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([Path(bag)]) as reader:
+        return sum(c.msgcount for c in reader.connections if c.topic == IMAGE_TOPIC)
+
+
+def collate_geometry(items: list) -> dict:
+    return {"samples": [x for x in items if isinstance(x, dict)],
+            "skipped": [x for x in items if isinstance(x, Skipped)]}
+
+
+class GeometryLoss(nn.Module):
+    """What the trainer wraps for the geometry stage: a batch of views -> camera + depth loss (scalar)."""
+
+    def __init__(self, model, depth_weight: float = 1.0):
+        super().__init__()
+        self.model, self.depth_weight = model, depth_weight
+
+    def forward(self, batch: dict | None, features=None) -> torch.Tensor:
+        vggt = self.model.vggt
+        if batch is None:
+            return sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
+        device = next(vggt.parameters()).device
+        total = 0.0
+        for s in batch["samples"]:
+            images = s["images"].to(device)[None]
+            out = vggt(images, layers=(-1,), autocast_dtype=self.model.vggt_autocast, dense=True)
+            total = total + self.camera_loss(out.pose_enc_list, s["pose_enc"].to(device)[None])
+            if out.depth is not None and self.depth_weight:
+                total = total + self.depth_weight * self.depth_loss(out.depth[..., 0], out.depth_conf,
+                                                                    s["depth"].to(device)[None])
+        return total / max(1, len(batch["samples"]))
+
+    @staticmethod
+    def camera_loss(pose_enc_list: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+        n = len(pose_enc_list)
+        loss = 0.0
+        for i, pred in enumerate(pose_enc_list):
+            loss = loss + ITERATION_GAMMA ** (n - 1 - i) * (pred[:, 1:] - target[:, 1:]).abs().mean()
+        return loss
+
+    @staticmethod
+    def depth_loss(depth: torch.Tensor, conf: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        valid = target > 0
+        if not valid.any():
+            return depth.sum() * 0.0
+        err = (depth - target).abs()
+        return (conf * err - CONF_WEIGHT * torch.log(conf))[valid].mean()

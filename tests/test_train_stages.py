@@ -1,0 +1,172 @@
+"""The small recipe's training stages: which parts train, the geometry objective against a generated scene's ground
+truth, a fresh CGMF variant on a stage that ran without one, the in-memory frame cache."""
+import numpy as np
+import pytest
+import torch
+
+from spacemind_ros.pipeline.frame_window import WindowConfig
+from spacemind_ros.scenes import SceneSettings, write_scene
+from spacemind_ros.train.config import load_config
+from spacemind_ros.train.geometry_objective import (
+    GeometryDataset,
+    GeometryLoss,
+    pose_encoding,
+    read_views,
+    resize_depth,
+    spread_picks,
+)
+from spacemind_ros.train.media import FrameCache, sampled_frames
+from spacemind_ros.train.model_setup import build_training_model, part_of
+from spacemind_ros.train.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """One generated scene (seed 3) at 64x48, 12 frames: bag with image, depth, pose and camera info."""
+    root = tmp_path_factory.mktemp("scene")
+    write_scene(3, root / "synth", SceneSettings(width=64, height=48, frames=12, fps=4.0))
+    return root / "synth"
+
+
+def test_part_names():
+    assert part_of("internvl.base_model.model.model.language_model.layers.0.self_attn.q_proj.lora_A.default.weight") \
+        == "lora"
+    assert part_of("internvl.base_model.model.model.language_model.layers.0.self_attn.q_proj.base_layer.weight") \
+        == "llm"
+    assert part_of("internvl.base_model.model.lm_head.weight") == "llm"
+    assert part_of("internvl.base_model.model.model.vision_tower.encoder.layer.0.attention.q_proj.weight") == "vision"
+    assert part_of("internvl.base_model.model.model.multi_modal_projector.linear_1.weight") == "vision"
+    assert part_of("vggt.aggregator.camera_token") == "vggt" and part_of("cgmf.q_proj.weight") == "cgmf"
+
+
+@pytest.mark.parametrize("trainable,variant,expected", [
+    (["cgmf", "lora"], "full", {"cgmf", "lora"}),
+    (["cgmf", "lora"], "none", {"lora"}),  # CGMF stays at identity in the 'none' rung
+    (["vision", "llm"], "none", {"vision", "llm"}),
+    (["vggt"], "none", {"vggt"}),
+])
+def test_exactly_the_asked_parts_train(trainable, variant, expected):
+    config = load_config(None, ["model.preset=tiny", f"model.trainable={trainable}", f"model.cgmf_variant={variant}"])
+    model, _ = build_training_model(config.model, torch.device("cpu"), torch.float32)
+    training = {part_of(n) for n, p in model.named_parameters() if p.requires_grad}
+    assert training == expected
+    assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+
+
+def test_config_refuses_unknown_parts_and_a_cache_of_training_encoders():
+    with pytest.raises(ValueError, match="model.trainable"):
+        load_config(None, ["model.trainable=[cgmf, decoder]"])
+    with pytest.raises(ValueError, match="encoder_cache"):
+        load_config(None, ["model.trainable=[vision, llm]", "train.encoder_cache=/tmp/x"])
+    with pytest.raises(ValueError, match="train.objective"):
+        load_config(None, ["train.objective=depth"])
+
+
+def test_pose_encoding_and_depth_follow_the_scene(scene):
+    views = read_views(scene / "bag", [0, 5, 11])
+    assert views[0].rgb.shape == (48, 64, 3) and views[0].depth.shape == (48, 64)
+    assert (views[0].depth > 0).mean() > 0.99  # a closed room: every pixel sees a surface
+    enc = pose_encoding(views).numpy()
+    assert np.allclose(enc[0, :7], [0, 0, 0, 0, 0, 0, 1], atol=1e-6)  # the first camera is the world
+    hfov = np.deg2rad(70.0)
+    assert np.isclose(enc[0, 8], hfov, atol=0.02)  # horizontal field of view, radians
+    assert np.isclose(np.tan(enc[0, 7] / 2), np.tan(hfov / 2) * 48 / 64, atol=0.01)
+    # camera 2's translation is the first camera's centre seen from camera 2 (metres): |t| = distance walked
+    c0, c2 = views[0].world_from_camera[:3, 3], views[2].world_from_camera[:3, 3]
+    assert np.isclose(np.linalg.norm(enc[2, :3]), np.linalg.norm(c2 - c0), atol=1e-5)
+    assert np.isclose(np.linalg.norm(enc[2, 3:7]), 1.0) and enc[2, 6] >= 0
+    depth = resize_depth(views[0].depth, "crop", 56)
+    assert depth.shape == (42, 56)  # like VGGT's 4:3 input at 56 px
+    padded = resize_depth(views[0].depth, "pad", 56)
+    assert padded.shape == (56, 56) and (padded[:7] == 0).all()  # white padding has no depth
+
+
+def test_spread_picks_cover_the_walk():
+    import random
+
+    picks = spread_picks(64, 8, random.Random(0))
+    assert len(picks) == 8 and picks == sorted(picks) and all(8 * i <= p < 8 * (i + 1) for i, p in enumerate(picks))
+    with pytest.raises(ValueError, match="at least 8"):
+        spread_picks(5, 8, random.Random(0))
+
+
+def test_geometry_loss_is_zero_at_the_truth_and_learns(scene):
+    target = torch.randn(1, 4, 9)
+    assert float(GeometryLoss.camera_loss([target.clone(), target.clone()], target)) == 0.0
+    wrong_first = target.clone()
+    wrong_first[:, 0] += 5.0  # the first view's pose is the identity by definition: not scored
+    assert float(GeometryLoss.camera_loss([wrong_first], target)) == 0.0
+
+    config = load_config(None, [
+        "model.preset=tiny", "model.trainable=[vggt]", "model.cgmf_variant=none", "train.objective=geometry"])
+    model, processor = build_training_model(config.model, torch.device("cpu"), torch.float32)
+    model.vggt.add_dense_heads()
+    for p in model.vggt.depth_head.parameters():
+        p.requires_grad_(True)
+    ds = GeometryDataset([str(scene / "bag")], processor, frames=4, seed=0)
+    sample = ds[0]
+    assert sample["images"].shape == (4, 3, 56, 56) and sample["depth"].shape == (4, 56, 56)  # tiny: pad mode
+    loss_fn = GeometryLoss(model)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    losses = []
+    for _ in range(8):
+        loss = loss_fn({"samples": [sample]})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.85 * losses[0], losses
+
+
+def test_geometry_stage_runs_and_saves_the_trained_vggt(scene, tmp_path):
+    import json
+
+    (scene.parent / "q.jsonl").write_text(json.dumps({
+        "id": 1, "dataset": "s", "scene_name": "synth", "question_type": "object_counting", "question": "How many?",
+        "options": [], "ground_truth": "1", "bag": "synth/bag", "image_topic": "/camera/image_raw"}) + "\n")
+    data = f"[{{format: scenes, path: '{scene.parent / 'q.jsonl'}'}}]"
+    config = load_config(None, [
+        "model.preset=small", "model.trainable=[vggt]", "model.cgmf_variant=none", "train.objective=geometry",
+        "train.geometry_frames=3", f"data.train={data}", f"data.eval={data}", "train.global_batch=1",
+        "train.max_steps=2", "train.lr=1e-3", f"output.dir='{tmp_path}'", "output.progress_bar=false",
+        "output.save_every=0", "output.tensorboard=false"])
+    trainer = Trainer(config)
+    before = {n: p.detach().clone() for n, p in trainer.model.vggt.named_parameters()}
+    summary = trainer.fit()
+    assert summary["steps"] == 2 and summary["skipped"] == 0 and np.isfinite(summary["eval_loss"])
+    from spacemind_ros.model.vggt import VGGT
+
+    saved = VGGT.from_pretrained(tmp_path / "final" / "vggt", config=trainer.model.config.vggt)
+    changed = [n for n, p in saved.named_parameters() if not torch.equal(p, before[n])]
+    assert any(n.startswith("aggregator.") for n in changed) and any(n.startswith("depth_head.") for n in changed)
+    assert (tmp_path / "final" / "internvl" / "model.safetensors").is_file()  # small: the encoders travel along
+
+
+def test_a_fresh_cgmf_variant_on_a_stage_without_cgmf(tmp_path):
+    from spacemind_ros.model.presets import build_tiny
+
+    model, _ = build_tiny()
+    model.save_pretrained(tmp_path / "stage2", save_encoders=True)  # CGMF at identity, variant full
+    config = load_config(None, [f"model.init_from={tmp_path / 'stage2'}", "model.cgmf_variant=shallow"])
+    rung, _ = build_training_model(config.model, torch.device("cpu"), torch.float32)
+    assert (rung.config.cgmf.token_weight, rung.config.cgmf.geometric_bias, rung.config.cgmf.camera_gate) == \
+        (False, False, False)
+    with torch.no_grad():
+        next(model.cgmf.output_proj.parameters()).add_(0.1)  # a trained CGMF is never thrown away silently
+    model.save_pretrained(tmp_path / "trained", save_encoders=True)
+    config = load_config(None, [f"model.init_from={tmp_path / 'trained'}", "model.cgmf_variant=shallow"])
+    with pytest.raises(ValueError, match="trained CGMF"):
+        build_training_model(config.model, torch.device("cpu"), torch.float32)
+
+
+def test_frame_cache_returns_the_same_frames_and_stays_bounded(scene):
+    sampling = WindowConfig(sample_frames=6, drop_ends=1, min_frames=2)
+    cache = FrameCache(max_bytes=10 * 48 * 64 * 3)
+    first = sampled_frames("bag", scene / "bag", sampling, "/camera/image_raw", cache=cache)
+    again = sampled_frames("bag", scene / "bag", sampling, "/camera/image_raw", cache=cache)
+    assert again is first and len(first) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(first, sampled_frames("bag", scene / "bag", sampling,
+                                                                           "/camera/image_raw")))
+    other = WindowConfig(sample_frames=10, drop_ends=1, min_frames=2)  # 8 frames: the first entry goes
+    sampled_frames("bag", scene / "bag", other, "/camera/image_raw", cache=cache)
+    assert cache.nbytes <= cache.max_bytes and len(cache._items) == 1
