@@ -9,7 +9,8 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(include=[package_name, f"{package_name}.*"]),
-    package_data={package_name: ["ros/*.xml", "engine/data/*.tsv"]},
+    package_data={package_name: ["ros/*.xml", "engine/data/*.tsv", "model/weights/small/*",
+                                 "model/weights/small/*/*"]},  # the shipped small checkpoint
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),

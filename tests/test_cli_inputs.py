@@ -11,7 +11,7 @@ from PIL import Image
 
 from spacemind_ros import cli
 from spacemind_ros.pipeline import sources
-from spacemind_ros.pipeline.answer_json import QUESTION_KEYS, ROUTE_KEYS, UNTRAINED_WARNING
+from spacemind_ros.pipeline.answer_json import QUESTION_KEYS, ROUTE_KEYS, SMALL_WARNING, UNTRAINED_WARNING
 from spacemind_ros.scenes import walkthrough_frames
 
 COMMON_KEYS = ["frame_stamps_ns", "frame_stamps_s", "latency_s", "trained", "warning", "via"]
@@ -134,11 +134,15 @@ def test_bad_images_in_a_bag_are_skipped_and_counted(tmp_path, model_loads, caps
 
 def test_one_json_schema_and_the_untrained_banner(data, model_loads, capsys):
     code, out, err = run_cli(capsys, ["ask", "How far is the red box from the blue box?", "--images",
-                                      str(data / "good")])
+                                      str(data / "good"), "--preset", "tiny"])
     assert list(out) == [*QUESTION_KEYS, *COMMON_KEYS]
     assert out["frame_stamps_s"] == [s / 1e9 for s in out["frame_stamps_ns"]] and len(out["frame_stamps_ns"]) == 6
     assert out["trained"] is False and out["warning"] == UNTRAINED_WARNING and "UNTRAINED MODEL" in err
     assert out["via"]["pipeline"] == "preset:tiny"
+    code, out, err = run_cli(capsys, ["ask", "How far is the red box from the blue box?", "--images",
+                                      str(data / "good")])  # the default: the small model, and what it knows
+    assert out["trained"] is True and out["warning"] == SMALL_WARNING and "SMALL MODEL" in err
+    assert out["via"]["pipeline"] == "preset:small" and "synthetic rooms" in SMALL_WARNING
     code, out, _ = run_cli(capsys, ["route", "the blue box", "--images", str(data / "good")])
     assert list(out) == [*ROUTE_KEYS, *COMMON_KEYS] and out["task"] == "route_advice"
 

@@ -106,6 +106,19 @@ def evaluate(model_dir: Path, questions: Path, out: Path, frames: int, limit: in
     return score_records(out / "predictions.jsonl")
 
 
+def geometry_check(out: Path, heldout: Path, bags: int) -> dict:
+    """VGGT after the geometry stage against its random initialisation, on the first ``bags`` held-out scenes."""
+    from spacemind_ros.model.presets import build_small, load_model
+    from spacemind_ros.train.geometry_objective import geometry_scores
+
+    records = [json.loads(line) for line in heldout.read_text().splitlines() if line.strip()]
+    paths = sorted({str(heldout.parent / r["bag"]) for r in records})[:bags]
+    trained = geometry_scores(*load_model(out / "1-geometry" / "final"), paths)
+    untrained = geometry_scores(*build_small(), paths)
+    log.info("VGGT on %d held-out scenes: trained %s, at initialisation %s", len(paths), trained, untrained)
+    return {"trained": trained, "initialisation": untrained}
+
+
 def ladder_table(scores: dict) -> str:
     """Markdown: one row per task and overall, columns chance and the rungs (official VSI-Bench scores, 0-100)."""
     from spacemind_ros.eval.scoring import TASKS
@@ -203,6 +216,7 @@ def main(argv=None) -> int:
                                                          "eval_loss": s.get("eval_loss"),
                                                          "seed": stage_config(n, out).train.seed}
                                                    for n, s in summaries.items()}}
+    result["geometry"] = geometry_check(out, heldout, 2 if args.quick else 20)
     if args.ladder:
         scores = {}
         for rung in LADDER:
