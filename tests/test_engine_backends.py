@@ -66,7 +66,7 @@ def test_auto_on_cpu_keeps_torch_and_says_why(tiny_engines):
 
 def _ask_cli(backend: str, engine_dir) -> dict:
     cmd = [sys.executable, "-m", "spacemind_ros.cli", "ask", "How far is the red box from the blue box?",
-           "--demo-scene", "--backend", backend, "--engine-dir", str(engine_dir)]
+           "--demo-scene", "--preset", "tiny", "--backend", backend, "--engine-dir", str(engine_dir)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout), out.stderr

@@ -27,7 +27,8 @@ def dataset(tmp_path_factory):
 
 def run_cli(args, timeout=280):
     env = dict(os.environ, PYTHONUNBUFFERED="1")  # conftest's loopback DDS settings and ROS_DOMAIN_ID
-    return subprocess.run([sys.executable, "-m", "spacemind_ros.eval.cli", "run", "--quiet", *args],
+    return subprocess.run([sys.executable, "-m", "spacemind_ros.eval.cli", "run", "--quiet", "--preset", "tiny",
+                           *args],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 
@@ -36,8 +37,8 @@ def same_fields(path):
 
 
 def test_live_run_through_a_started_node_equals_offline(dataset, tmp_path):
-    assert main(["run", "--questions", str(dataset["q"]), "--out", str(tmp_path / "off"), "--frames", "8",
-                 "--quiet"]) == 0
+    assert main(["run", "--preset", "tiny", "--questions", str(dataset["q"]), "--out", str(tmp_path / "off"),
+                 "--frames", "8", "--quiet"]) == 0
     proc = run_cli(["--questions", str(dataset["q"]), "--out", str(tmp_path / "live"), "--mode", "live",
                     "--frames", "8", "--rate", "60"])
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -76,8 +77,8 @@ def test_live_run_into_an_existing_node_adopts_its_window(dataset, tmp_path):
     run = json.loads((tmp_path / "live" / "run.json").read_text())["settings"]
     assert run["window_max_frames"] == 10 and run["frames"] == 16 and run["model"] == "preset:tiny"
     # offline with the node's window gives the same answers
-    assert main(["run", "--questions", str(dataset["q"]), "--out", str(tmp_path / "off"), "--frames", "16",
-                 "--window-frames", "10", "--window-duration", "30", "--quiet"]) == 0
+    assert main(["run", "--preset", "tiny", "--questions", str(dataset["q"]), "--out", str(tmp_path / "off"),
+                 "--frames", "16", "--window-frames", "10", "--window-duration", "30", "--quiet"]) == 0
     live = same_fields(tmp_path / "live" / "predictions.jsonl")
     assert live == same_fields(tmp_path / "off" / "predictions.jsonl")
     assert all(len(r["frame_stamps"]) <= 10 for r in live.values())

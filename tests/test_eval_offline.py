@@ -25,7 +25,8 @@ def dataset(tmp_path_factory):
 
 
 def run(dataset, out, *extra):
-    return main(["run", "--questions", str(dataset["q"]), "--out", str(out), "--frames", "8", "--quiet", *extra])
+    return main(["run", "--questions", str(dataset["q"]), "--out", str(out), "--frames", "8", "--quiet", "--preset",
+                 "tiny", *extra])
 
 
 def expected_stamps(stamps, frames=8):

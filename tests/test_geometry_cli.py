@@ -51,7 +51,7 @@ def test_geometry_command_writes_ply_json_png(tmp_path, capsys):
                  "--max-points", "300"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["metric"] and summary["frame"] == "odom" and "tiny preset" in summary["warning"]
+    assert summary["metric"] and summary["frame"] == "odom" and "small preset" in summary["warning"]  # the default model
     poses = json.loads((out / "poses.json").read_text())
     assert len(poses["frames"]) == 8 and poses["residual_rms_m"] >= 0
     assert [f["stamp_ns"] for f in poses["frames"]] == [5 * S + i * S // 5 for i in range(8)]

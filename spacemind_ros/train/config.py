@@ -109,7 +109,8 @@ class TrainConfig:
     def __post_init__(self):
         unknown = sorted(set(self.model.trainable) - set(TRAINABLE_PARTS))
         if unknown or not self.model.trainable:
-            raise ValueError(f"model.trainable {self.model.trainable}: a non-empty list of {', '.join(TRAINABLE_PARTS)}")
+            raise ValueError(f"model.trainable {self.model.trainable}: a non-empty list of "
+                             f"{', '.join(TRAINABLE_PARTS)}")
         if self.train.objective not in OBJECTIVES:
             raise ValueError(f"train.objective {self.train.objective!r}: choose from {', '.join(OBJECTIVES)}")
         if self.train.encoder_cache and set(self.model.trainable) & {"vision", "vggt"}:

@@ -34,8 +34,8 @@ LADDER = ("none", "shallow", "token_weight", "geometric_bias", "full")
 SCENES = dict(seed=1000, count=400, size="160x120", frames=64, fps=4.0, heldout_fraction=0.1)
 QUICK_SCENES = dict(SCENES, count=6, frames=24)
 EVAL_FRAMES = 16
-QUICK = ["train.max_steps=2", "train.epochs=1", "train.global_batch=2", "data.sample_frames=10", "train.geometry_frames=3",
-         "train.eval_max_samples=2", "output.progress_bar=false", "output.tensorboard=false"]
+QUICK = ["train.max_steps=2", "train.epochs=1", "train.global_batch=2", "data.sample_frames=10",
+         "train.geometry_frames=3", "train.eval_max_samples=2", "output.progress_bar=false", "output.tensorboard=false"]
 
 
 def _rebase(value, out: Path):
@@ -200,22 +200,18 @@ def main(argv=None) -> int:
     scene_settings = QUICK_SCENES if args.quick else SCENES
     generate_scenes(out, scene_settings)
     quick = QUICK if args.quick else []
-    summaries, times = {}, {}
+    summaries = {}
     for name, _, _ in SMALL_STAGES:
-        t = time.perf_counter()
-        summaries[name] = train(stage_config(name, out, quick))
-        times[name] = round(time.perf_counter() - t, 1)
-        log.info("%s: %.0f s", name, times[name])
+        summaries[name] = train(stage_config(name, out, quick))  # its summary.json when trained before
+        log.info("%s: %.0f s of training", name, summaries[name]["seconds"])
     final = out / "3-cgmf-lora" / "final"
     heldout = out / "scenes" / "heldout.jsonl"
     frames = 8 if args.quick else EVAL_FRAMES
+    keys = ("seconds", "steps", "samples_seen", "train_samples", "eval_loss")
     result = {"command": " ".join(["python -m spacemind_ros.train.small_recipe", *(argv or sys.argv[1:])]),
-              "scenes": scene_settings, "stages": {n: {"seconds": times[n], "steps": s.get("steps"),
-                                                         "samples_seen": s.get("samples_seen"),
-                                                         "train_samples": s.get("train_samples"),
-                                                         "eval_loss": s.get("eval_loss"),
-                                                         "seed": stage_config(n, out).train.seed}
-                                                   for n, s in summaries.items()}}
+              "scenes": scene_settings,
+              "stages": {n: {**{k: s.get(k) for k in keys}, "seed": stage_config(n, out).train.seed}
+                         for n, s in summaries.items()}}
     result["geometry"] = geometry_check(out, heldout, 2 if args.quick else 20)
     if args.ladder:
         scores = {}
