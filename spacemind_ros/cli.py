@@ -7,8 +7,8 @@ import logging
 import sys
 import time
 
-from spacemind_ros.runtime import DTYPE_CHOICES, RuntimeSettings
 from spacemind_ros.pipeline.answer_json import SMALL_WARNING
+from spacemind_ros.runtime import DTYPE_CHOICES, RuntimeSettings
 
 
 def _source_args(p: argparse.ArgumentParser) -> None:

@@ -99,6 +99,13 @@ def main(argv=None) -> int:
                 break
             time.sleep(0.1)
         say(f"node is active ({args.preset} preset: {warning})")
+        if args.preset == "small":
+            from spacemind_ros.model.presets import SMALL_CHECKPOINT
+
+            ladder = json.loads((SMALL_CHECKPOINT / "recipe.json").read_text()).get("ladder", {})
+            if "full" in ladder:
+                say(f"its official VSI-Bench score on 43 held-out scenes is {ladder['full']:.1f} overall; see the "
+                    "README's 'The small model' for chance and what it did and did not learn")
         player = subprocess.Popen([sys.executable, "-m", "spacemind_ros.ros.image_player", "--bag", str(bag),
                                    "--bag-topic", "/camera/image_raw", "--rate", "20"], env=env)
         procs.append(player)

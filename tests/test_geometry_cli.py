@@ -48,10 +48,10 @@ def test_geometry_command_writes_ply_json_png(tmp_path, capsys):
     write_bag(tmp_path / "run")
     out = tmp_path / "out"
     code = main(["geometry", "--bag", str(tmp_path / "run"), "--odom-topic", "/odom", "--out", str(out),
-                 "--max-points", "300"])
+                 "--max-points", "300", "--preset", "tiny"])  # random weights: confident points even on noise
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["metric"] and summary["frame"] == "odom" and "small preset" in summary["warning"]  # the default model
+    assert summary["metric"] and summary["frame"] == "odom" and "tiny preset" in summary["warning"]
     poses = json.loads((out / "poses.json").read_text())
     assert len(poses["frames"]) == 8 and poses["residual_rms_m"] >= 0
     assert [f["stamp_ns"] for f in poses["frames"]] == [5 * S + i * S // 5 for i in range(8)]
@@ -60,6 +60,14 @@ def test_geometry_command_writes_ply_json_png(tmp_path, capsys):
     png = PILImage.open(out / "topdown.png")
     assert png.size == (800, 800)
     assert (np.asarray(png) != 255).any()
+
+
+def test_the_default_small_model_says_what_its_geometry_is(tmp_path, capsys):
+    write_bag(tmp_path / "run", n=6)
+    assert main(["geometry", "--bag", str(tmp_path / "run"), "--out", str(tmp_path / "o"), "--max-points", "50"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert "small preset" in summary["warning"] and "synthetic rooms" in summary["warning"]
+    assert (tmp_path / "o" / "poses.json").is_file()
 
 
 def test_geometry_command_explains_a_missing_odometry_topic(tmp_path, capsys):

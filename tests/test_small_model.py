@@ -86,6 +86,7 @@ def test_answers_on_a_held_out_scene_are_the_shipped_ones(small, held_out):
     assert all(by_id[rid]["ground_truth"] == truth for rid, truth in PINNED.items())  # right answers, not any
 
 
+@pytest.mark.timeout(900)  # six scenes, three stages, five rungs and their evaluations: about 2 min on 2 cores
 def test_the_recipe_runs_in_its_ci_length(tmp_path):
     done = subprocess.run([sys.executable, "-m", "spacemind_ros.train.small_recipe", "--quick", "--ladder",
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)

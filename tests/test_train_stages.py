@@ -170,3 +170,21 @@ def test_frame_cache_returns_the_same_frames_and_stays_bounded(scene):
     other = WindowConfig(sample_frames=10, drop_ends=1, min_frames=2)  # 8 frames: the first entry goes
     sampled_frames("bag", scene / "bag", other, "/camera/image_raw", cache=cache)
     assert cache.nbytes <= cache.max_bytes and len(cache._items) == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CPU build of torch, or no GPU here)")
+def test_geometry_and_vision_stages_on_cuda(scene, tmp_path):
+    """VGGT under bf16 autocast with float32 master weights, and the vision + LLM stage, on the GPU."""
+    import json
+
+    (scene.parent / "q.jsonl").write_text(json.dumps({
+        "id": 1, "dataset": "s", "scene_name": "synth", "question_type": "object_counting", "question": "How many?",
+        "options": [], "ground_truth": "1", "bag": "synth/bag", "image_topic": "/camera/image_raw"}) + "\n")
+    data = f"[{{format: scenes, path: '{scene.parent / 'q.jsonl'}'}}]"
+    common = ["model.preset=small", "model.cgmf_variant=none", f"data.train={data}", "train.global_batch=1",
+              "train.max_steps=2", "train.device=cuda", "output.progress_bar=false", "output.save_every=0",
+              "output.tensorboard=false", "data.sample_frames=6"]
+    for stage in (["model.trainable=[vggt]", "train.objective=geometry", "train.geometry_frames=3"],
+                  ["model.trainable=[vision, llm]"]):
+        summary = Trainer(load_config(None, common + stage + [f"output.dir='{tmp_path / stage[0][-6:-1]}'"])).fit()
+        assert summary["steps"] == 2 and np.isfinite(summary["final_loss"])
