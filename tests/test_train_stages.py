@@ -28,6 +28,16 @@ def scene(tmp_path_factory):
     return root / "synth"
 
 
+def scene_data(scene) -> str:
+    """A ``data.train`` value: one question record on the scene's bag (the geometry objective reads the bag)."""
+    import json
+
+    (scene.parent / "q.jsonl").write_text(json.dumps({
+        "id": 1, "dataset": "s", "scene_name": "synth", "question_type": "object_counting", "question": "How many?",
+        "options": [], "ground_truth": "1", "bag": "synth/bag", "image_topic": "/camera/image_raw"}) + "\n")
+    return f"[{{format: scenes, path: '{scene.parent / 'q.jsonl'}'}}]"
+
+
 def test_part_names():
     assert part_of("internvl.base_model.model.model.language_model.layers.0.self_attn.q_proj.lora_A.default.weight") \
         == "lora"
@@ -119,12 +129,7 @@ def test_geometry_loss_is_zero_at_the_truth_and_learns(scene):
 
 
 def test_geometry_stage_runs_and_saves_the_trained_vggt(scene, tmp_path):
-    import json
-
-    (scene.parent / "q.jsonl").write_text(json.dumps({
-        "id": 1, "dataset": "s", "scene_name": "synth", "question_type": "object_counting", "question": "How many?",
-        "options": [], "ground_truth": "1", "bag": "synth/bag", "image_topic": "/camera/image_raw"}) + "\n")
-    data = f"[{{format: scenes, path: '{scene.parent / 'q.jsonl'}'}}]"
+    data = scene_data(scene)
     config = load_config(None, [
         "model.preset=small", "model.trainable=[vggt]", "model.cgmf_variant=none", "train.objective=geometry",
         "train.geometry_frames=3", f"data.train={data}", f"data.eval={data}", "train.global_batch=1",
@@ -175,12 +180,7 @@ def test_frame_cache_returns_the_same_frames_and_stays_bounded(scene):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CPU build of torch, or no GPU here)")
 def test_geometry_and_vision_stages_on_cuda(scene, tmp_path):
     """VGGT under bf16 autocast with float32 master weights, and the vision + LLM stage, on the GPU."""
-    import json
-
-    (scene.parent / "q.jsonl").write_text(json.dumps({
-        "id": 1, "dataset": "s", "scene_name": "synth", "question_type": "object_counting", "question": "How many?",
-        "options": [], "ground_truth": "1", "bag": "synth/bag", "image_topic": "/camera/image_raw"}) + "\n")
-    data = f"[{{format: scenes, path: '{scene.parent / 'q.jsonl'}'}}]"
+    data = scene_data(scene)
     common = ["model.preset=small", "model.cgmf_variant=none", f"data.train={data}", "train.global_batch=1",
               "train.max_steps=2", "train.device=cuda", "output.progress_bar=false", "output.save_every=0",
               "output.tensorboard=false", "data.sample_frames=6"]

@@ -164,12 +164,7 @@ class FrameWindow:
             if stamps and not self._follows_stream(stamp_ns, evicted):
                 return False
             i = bisect.bisect_left(stamps, stamp_ns)
-            if i < len(stamps) and stamps[i] == stamp_ns:
-                self.stats.duplicates += 1
-                return False
-            # Out-of-order frames are inserted in place, under the same gap rule against both neighbours.
-            if (i > 0 and stamp_ns - stamps[i - 1] < gap) or (i < len(stamps) and stamps[i] - stamp_ns < gap):
-                self.stats.skipped_gap += 1
+            if self._duplicate_or_too_close(i, stamp_ns, gap):
                 return False
             frame = Frame(int(stamp_ns), np.array(image, copy=True) if copy else np.ascontiguousarray(image),
                           camera_info)
@@ -195,14 +190,19 @@ class FrameWindow:
                     stamps[-1] + jump:
                 return False
             self._jump_run.clear()  # a frame of the stream's own time, as in _follows_stream
-            i = bisect.bisect_left(stamps, stamp_ns)
-            if i < len(stamps) and stamps[i] == stamp_ns:
-                self.stats.duplicates += 1
-                return True
-            if (i > 0 and stamp_ns - stamps[i - 1] < gap) or (i < len(stamps) and stamps[i] - stamp_ns < gap):
-                self.stats.skipped_gap += 1
-                return True
-            return False
+            return self._duplicate_or_too_close(bisect.bisect_left(stamps, stamp_ns), stamp_ns, gap)
+
+    def _duplicate_or_too_close(self, i: int, stamp_ns: int, gap: int) -> bool:
+        """Under the lock, ``i`` the insertion point: True (counted) for a stamp already held or closer than ``gap``
+        to a neighbour. Out-of-order frames are inserted in place, under the same gap rule against both neighbours."""
+        stamps = self._stamps
+        if i < len(stamps) and stamps[i] == stamp_ns:
+            self.stats.duplicates += 1
+            return True
+        if (i > 0 and stamp_ns - stamps[i - 1] < gap) or (i < len(stamps) and stamps[i] - stamp_ns < gap):
+            self.stats.skipped_gap += 1
+            return True
+        return False
 
     def _fit(self, image: np.ndarray) -> np.ndarray:
         """The size policy: reject extreme aspect ratios and frames over the byte budget; downscale big ones."""

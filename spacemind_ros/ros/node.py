@@ -345,10 +345,10 @@ class SpaceMindNode(LifecycleNode):
         }
         # Every drop reason counted (node: decode, zero_stamp; window: duplicate, too_old, future, aspect, ...)
         intake_values.update(drop_summary(self.node_drops.as_dict(), reasoner.window.drops() if reasoner else None))
+        trained, model_warning = model_status(s.model_path, s.preset)
         model_values = {
             "active": self._active, "configured": reasoner is not None, "backend": self.backend_name or s.backend,
-            "model": s.model_path or f"preset:{s.preset}", "trained": model_status(s.model_path, s.preset)[0],
-            "model_warning": model_status(s.model_path, s.preset)[1],
+            "model": s.model_path or f"preset:{s.preset}", "trained": trained, "model_warning": model_warning,
             "last_latency_s": f"{self.last_latency_s:.3f}", "errors": errors, "last_error": last_error,
             "configure_error": self.configure_error, **self.geometry.diagnostics(),
         }
@@ -357,8 +357,7 @@ class SpaceMindNode(LifecycleNode):
             diagnostics.status(name, "intake", *diagnostics.intake_level(self._active, dropped_since_last, frame_age),
                                s.device, intake_values),
             diagnostics.status(name, "model", *diagnostics.model_level(self._active, reasoner is not None,
-                                                                       self.configure_error,
-                                                                       not model_status(s.model_path, s.preset)[0]),
+                                                                       self.configure_error, not trained),
                                s.device, model_values),
         ]
         self.diag_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=statuses))

@@ -25,6 +25,12 @@ class DistInfo:
         return self.world_size > 1
 
 
+def zero_loss(model: torch.nn.Module) -> torch.Tensor:
+    """A loss of 0 that touches every trainable weight: a rank whose micro-batch was all skipped still joins DDP's
+    gradient all-reduce."""
+    return sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
+
+
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"

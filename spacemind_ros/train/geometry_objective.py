@@ -12,6 +12,7 @@ L1 of VGGT's depth head (``conf * |d - d*| - 0.05 log conf`` over pixels with de
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from spacemind_ros.train.data import Skipped
+from spacemind_ros.train.distributed import zero_loss
 
 IMAGE_TOPIC, DEPTH_TOPIC, POSE_TOPIC, INFO_TOPIC = ("/camera/image_raw", "/camera/depth", "/camera/pose",
                                                     "/camera/camera_info")
@@ -38,9 +40,10 @@ class GeometryView:
     fy: float
 
 
-def read_views(bag: str | Path, picks: list[int]) -> list[GeometryView]:
-    """Views ``picks`` (indices into the image topic's messages) of a scene bag: image, depth, pose and intrinsics
-    of the same stamp. Raises ValueError naming the bag when a topic or a stamp is missing."""
+def read_views(bag: str | Path, picks: Sequence[int] | Callable[[int], Sequence[int]]) -> list[GeometryView]:
+    """Views ``picks`` (indices into the image topic's messages, or a function of their count that gives them) of a
+    scene bag: image, depth, pose and intrinsics of the same stamp. Raises ValueError naming the bag when a topic or
+    a stamp is missing."""
     from rosbags.highlevel import AnyReader
 
     from spacemind_ros.geometry.poses import quaternion_to_matrix
@@ -53,6 +56,8 @@ def read_views(bag: str | Path, picks: list[int]) -> list[GeometryView]:
         if missing:
             raise ValueError(f"{bag}: no {', '.join(missing)} (a scene bag from spacemind-scenes has them)")
         stamps = [ts for _, ts, _ in reader.messages(connections=[conns[IMAGE_TOPIC]])]
+        if callable(picks):
+            picks = picks(len(stamps))
         keep = {stamps[i] for i in picks}
         for conn, ts, raw in reader.messages(connections=list(conns.values())):
             if ts in keep:
@@ -128,8 +133,7 @@ class GeometryDataset(Dataset):
         bag = self.bags[i]
         try:
             rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
-            n = _image_count(bag)
-            views = read_views(bag, spread_picks(n, self.frames, rng))
+            views = read_views(bag, lambda n: spread_picks(n, self.frames, rng))
             cfg = self.processor.config
             depth = torch.stack([resize_depth(v.depth, cfg.vggt_preprocess_mode, cfg.vggt_image_size)
                                  for v in views])
@@ -138,13 +142,6 @@ class GeometryDataset(Dataset):
                     "depth": depth}
         except Exception as exc:  # noqa: BLE001 - one unreadable bag is one skipped sample, named
             return Skipped(Path(bag).parent.name, bag, f"{type(exc).__name__}: {exc}")
-
-
-def _image_count(bag: str) -> int:
-    from rosbags.highlevel import AnyReader
-
-    with AnyReader([Path(bag)]) as reader:
-        return sum(c.msgcount for c in reader.connections if c.topic == IMAGE_TOPIC)
 
 
 def collate_geometry(items: list) -> dict:
@@ -162,7 +159,7 @@ class GeometryLoss(nn.Module):
     def forward(self, batch: dict | None, features=None) -> torch.Tensor:
         vggt = self.model.vggt
         if batch is None:
-            return sum(p.sum() for p in self.model.parameters() if p.requires_grad) * 0.0
+            return zero_loss(self.model)
         device = next(vggt.parameters()).device
         total = 0.0
         for s in batch["samples"]:

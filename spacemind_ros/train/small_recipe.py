@@ -110,9 +110,10 @@ def geometry_check(out: Path, heldout: Path, bags: int) -> dict:
     """VGGT after the geometry stage against its random initialisation, on the first ``bags`` held-out scenes."""
     from spacemind_ros.model.presets import build_small, load_model
     from spacemind_ros.train.geometry_objective import geometry_scores
+    from spacemind_ros.train.readers import read_dataset
 
-    records = [json.loads(line) for line in heldout.read_text().splitlines() if line.strip()]
-    paths = sorted({str(heldout.parent / r["bag"]) for r in records})[:bags]
+    records, _ = read_dataset({"format": "scenes", "path": str(heldout)})  # bags found as training finds them
+    paths = sorted({r.media for r in records})[:bags]
     trained = geometry_scores(*load_model(out / "1-geometry" / "final"), paths)
     untrained = geometry_scores(*build_small(), paths)
     log.info("VGGT on %d held-out scenes: trained %s, at initialisation %s", len(paths), trained, untrained)
@@ -200,9 +201,10 @@ def main(argv=None) -> int:
     scene_settings = QUICK_SCENES if args.quick else SCENES
     generate_scenes(out, scene_settings)
     quick = QUICK if args.quick else []
+    configs = {name: stage_config(name, out, quick) for name, _, _ in SMALL_STAGES}
     summaries = {}
-    for name, _, _ in SMALL_STAGES:
-        summaries[name] = train(stage_config(name, out, quick))  # its summary.json when trained before
+    for name, config in configs.items():
+        summaries[name] = train(config)  # its summary.json when trained before
         log.info("%s: %.0f s of training", name, summaries[name]["seconds"])
     final = out / "3-cgmf-lora" / "final"
     heldout = out / "scenes" / "heldout.jsonl"
@@ -210,7 +212,7 @@ def main(argv=None) -> int:
     keys = ("seconds", "steps", "samples_seen", "train_samples", "eval_loss")
     result = {"command": " ".join(["python -m spacemind_ros.train.small_recipe", *(argv or sys.argv[1:])]),
               "scenes": scene_settings,
-              "stages": {n: {**{k: s.get(k) for k in keys}, "seed": stage_config(n, out).train.seed}
+              "stages": {n: {**{k: s.get(k) for k in keys}, "seed": configs[n].train.seed}
                          for n, s in summaries.items()}}
     result["geometry"] = geometry_check(out, heldout, 2 if args.quick else 20)
     if args.ladder:

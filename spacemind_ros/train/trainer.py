@@ -26,6 +26,7 @@ from spacemind_ros.train.distributed import (
     gather_objects,
     init_distributed,
     parameters_digest,
+    zero_loss,
 )
 from spacemind_ros.train.encoder_cache import EncoderCache, encoder_fingerprint
 from spacemind_ros.train.geometry_objective import GeometryDataset, GeometryLoss, collate_geometry
@@ -51,7 +52,7 @@ class AnswerLoss(nn.Module):
     def forward(self, batch: dict | None, features: list | None = None) -> torch.Tensor:
         m = self.model
         if batch is None:
-            return sum(p.sum() for p in m.parameters() if p.requires_grad) * 0.0
+            return zero_loss(m)
         if self.use_cgmf:  # per sample: frame counts may differ; frame i attends to frame i only
             fused = torch.cat([m.cgmf(v, s, c) for v, s, c in features])
         else:
