@@ -96,7 +96,7 @@ def test_the_recipe_runs_in_its_ci_length(tmp_path):
     model, _ = load_model(tmp_path / "3-cgmf-lora" / "final")
     assert model.config.preset == "small" and model.config.cgmf.camera_gate
     table = (tmp_path / "ladder.md").read_text()
-    assert table.startswith("| task | chance | none | shallow | token_weight | geometric_bias | full |")
+    assert table.startswith("| task | prior | majority | none | shallow | token_weight | geometric_bias | full |")
     assert "| overall |" in table and (tmp_path / "ladder.png").stat().st_size > 10_000
     recipe = json.loads((tmp_path / "recipe.json").read_text())
     assert set(recipe["ladder"]) == {"none", "shallow", "token_weight", "geometric_bias", "full"}

@@ -3,8 +3,14 @@
   run      answer a question file (offline through the pipeline, or live through a node); predictions.jsonl,
            score.json and report.md in --out; resumable
   score    the official score of a predictions file (table; --json for the numbers)
-  report   report.md and PNG plots for a predictions file (optionally against a baseline)
+  report   report.md and PNG plots for a predictions file (optionally against a baseline), or for several run
+           folders side by side (--runs: clean and perturbed runs, each against the baselines)
   convert  VSI-Bench-style videos + question records -> one bag per scene + question JSONL
+
+Baselines beside every score: random (1/options), majority (the evaluated set's commonest letter) and, with
+--prior-from TRAIN.jsonl, the training split's prior (median number, commonest letter per question type).
+Perturbed runs: run --perturb blind | shuffle | single[:last] | camera_noise:DEG | image_noise:SIGMA | blur:PX |
+drop:FRACTION (repeatable); each run records its perturbation in run.json and every prediction.
 
 Exit codes: 0 all went well; 1 something was skipped (bad input, reported with file and line); 2 the command
 could not run (usage, model or node failure).
@@ -18,7 +24,8 @@ import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_SKIPPED, EXIT_FAILED = 0, 1, 2
-RESUME_KEYS = ("model", "backend", "frames", "window_max_frames", "window_duration_s", "keyframe_gap_s", "min_frames")
+RESUME_KEYS = ("model", "backend", "frames", "window_max_frames", "window_duration_s", "keyframe_gap_s", "min_frames",
+               "perturbation", "perturb_seed")
 
 
 def say(msg: str) -> None:
@@ -35,12 +42,14 @@ def report_problems(problems, out: Path | None = None) -> None:
 
 
 def _settings(args):
+    from spacemind_ros.eval.perturbations import parse_all
     from spacemind_ros.eval.settings import EvalSettings
 
     return EvalSettings(model_path=args.model or "", preset=args.preset, device=args.device,
                         frames=args.frames or _model_frames(args.model, args.preset),
                         window_max_frames=args.window_frames, window_duration_s=args.window_duration,
-                        keyframe_gap_s=args.keyframe_gap, min_frames=args.min_frames, timeout_s=args.timeout)
+                        keyframe_gap_s=args.keyframe_gap, min_frames=args.min_frames, timeout_s=args.timeout,
+                        perturbations=[p.spec for p in parse_all(args.perturb)], perturb_seed=args.perturb_seed)
 
 
 def _model_frames(model: str | None, preset: str) -> int:
@@ -71,20 +80,22 @@ def cmd_run(args) -> int:
     from spacemind_ros.eval.questions import load_questions
     from spacemind_ros.eval.replay import run_questions
 
+    settings = _settings(args)  # a bad --perturb fails before anything is written
+    prior = _prior(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     skipped_path = out / "skipped.jsonl"
     skipped_path.unlink(missing_ok=True)
     questions, problems = load_questions(args.questions, args.bag_dir)
     report_problems(problems, skipped_path)
-    settings = _settings(args)
     if args.mode == "offline":
         _check_resume(out, settings, args.force)
     predictions = out / "predictions.jsonl"
     done = answered_ids(predictions)
     todo = sum(q.id not in done for q in questions)
     say(f"{len(questions)} questions ({len(done & {q.id for q in questions})} already answered, {todo} to ask), "
-        f"{len(problems)} skipped; mode {args.mode}, {settings.model_label}, {settings.frames} frames")
+        f"{len(problems)} skipped; mode {args.mode}, {settings.model_label}, {settings.frames} frames, "
+        f"{settings.perturbation_label}")
     if "preset:tiny" == settings.model_label and not args.node:
         say("the tiny preset has random weights and is untrained: its answers are random text")
     backend = None
@@ -124,12 +135,13 @@ def cmd_run(args) -> int:
         report_problems(stats.problems, skipped_path)
         problems = problems + stats.problems
         say(f"asked {stats.asked} ({stats.answered} answered, {stats.failed} failed), {stats.resumed} from an "
-            f"earlier run, {len(stats.problems)} skipped for bad bags, {stats.bad_frames} undecodable frames")
+            f"earlier run, {len(stats.problems)} skipped for bad bags, {stats.bad_frames} undecodable frames"
+            + (f", {stats.dropped_frames} frames dropped by the drop perturbation" if stats.dropped_frames else ""))
     if not args.no_report and predictions.exists():
         from spacemind_ros.eval.report import write_report
         from spacemind_ros.eval.results import score_records
 
-        result = score_records(predictions)
+        result = score_records(predictions, prior, args.prior_from_evaluated)
         baseline = score_records(args.baseline) if args.baseline else None
         run_meta = {**meta["settings"], "rate_hz": meta["rate_hz"]} if args.mode == "live" else meta["settings"]
         path = write_report(result, out, predictions, baseline, Path(args.baseline) if args.baseline else None,
@@ -141,10 +153,22 @@ def cmd_run(args) -> int:
     return EXIT_SKIPPED if problems else EXIT_OK
 
 
+def _prior(args):
+    """The --prior-from training split as a Prior (its unreadable records reported), or None."""
+    if not getattr(args, "prior_from", None):
+        return None
+    from spacemind_ros.eval.baselines import Prior
+
+    prior, problems = Prior.from_file(args.prior_from)
+    if problems:
+        say(f"--prior-from: {len(problems)} record(s) of {args.prior_from} left out (first: {problems[0]})")
+    return prior
+
+
 def cmd_score(args) -> int:
     from spacemind_ros.eval.results import score_records
 
-    result = score_records(args.predictions)
+    result = score_records(args.predictions, _prior(args), args.prior_from_evaluated)
     report_problems(result.problems)
     print(result.table())
     if args.json:
@@ -156,7 +180,11 @@ def cmd_report(args) -> int:
     from spacemind_ros.eval.report import write_report
     from spacemind_ros.eval.results import score_records
 
-    result = score_records(args.predictions)
+    if args.runs:
+        return _report_runs(args)
+    if not args.predictions:
+        raise ValueError("report needs --predictions FILE or --runs DIR [DIR ...]")
+    result = score_records(args.predictions, _prior(args), args.prior_from_evaluated)
     report_problems(result.problems)
     baseline = score_records(args.baseline) if args.baseline else None
     if baseline is not None:
@@ -166,6 +194,18 @@ def cmd_report(args) -> int:
     print(result.table())
     say(f"report: {path}")
     return EXIT_SKIPPED if result.problems or (baseline and baseline.problems) else EXIT_OK
+
+
+def _report_runs(args) -> int:
+    from spacemind_ros.eval.compare import load_runs, write_comparison
+
+    runs = load_runs([Path(r) for r in args.runs], _prior(args), args.prior_from_evaluated)
+    problems = [p for r in runs for p in r.result.problems]
+    report_problems(problems)
+    path, table = write_comparison(runs, Path(args.out))
+    print(table)
+    say(f"report: {path}")
+    return EXIT_SKIPPED if problems else EXIT_OK
 
 
 def cmd_convert(args) -> int:
@@ -211,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="stop after this many new answers (resume later)")
     run.add_argument("--force", action="store_true", help="resume into --out even if its settings differ")
     run.add_argument("--baseline", help="baseline predictions JSONL for the report's plot")
+    run.add_argument("--perturb", action="append", default=[], metavar="NAME[:LEVEL]",
+                     help="perturb the input (repeatable): blind, shuffle, single, single:last, camera_noise:DEG, "
+                          "image_noise:SIGMA, blur:PX, drop:FRACTION")
+    run.add_argument("--perturb-seed", type=int, default=0, help="seed of the perturbations' random choices")
+    _prior_arguments(run)
     run.add_argument("--no-report", action="store_true")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     live = run.add_argument_group("live mode")
@@ -227,12 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="official VSI-Bench score of a predictions file")
     score.add_argument("--predictions", required=True)
     score.add_argument("--json", help="write the scores here")
+    _prior_arguments(score)
     score.set_defaults(func=cmd_score)
 
-    report = sub.add_parser("report", help="markdown report and PNG plots")
-    report.add_argument("--predictions", required=True)
-    report.add_argument("--baseline", help="baseline predictions JSONL")
+    report = sub.add_parser("report", help="markdown report and PNG plots (one run, or several side by side)")
+    which = report.add_mutually_exclusive_group(required=True)
+    which.add_argument("--predictions", help="one predictions JSONL")
+    which.add_argument("--runs", nargs="+", metavar="DIR",
+                       help="run folders (run.json + predictions.jsonl) side by side; the first is the reference")
+    report.add_argument("--baseline", help="baseline predictions JSONL (with --predictions)")
     report.add_argument("--out", required=True)
+    _prior_arguments(report)
     report.set_defaults(func=cmd_report)
 
     conv = sub.add_parser("convert", help="VSI-Bench videos + questions -> bags + question JSONL")
@@ -246,6 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--quiet", action="store_true")
     conv.set_defaults(func=cmd_convert)
     return parser
+
+
+def _prior_arguments(parser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--prior-from", metavar="FILE",
+                       help="training-split JSONL (question_type, ground_truth): the 'prior' baseline answers its "
+                            "median number and commonest letter per question type")
+    group.add_argument("--prior-from-evaluated", action="store_true",
+                       help="take the prior from the evaluated set itself (reads its labels; labelled as such)")
 
 
 def main(argv=None) -> int:

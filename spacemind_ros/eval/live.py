@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 S = 1_000_000_000
 WINDOW_PARAMS = ("window_max_frames", "window_duration_s", "keyframe_gap_s", "min_frames", "query_frames",
                  "max_new_tokens", "min_new_tokens", "image_topic", "model_path", "preset", "backend", "device",
-                 "diagnostics_period_s")
+                 "diagnostics_period_s", "eval_perturbation", "eval_seed")
 
 
 class LiveBackend:
@@ -190,6 +190,14 @@ class LiveBackend:
         if existing:
             s.model_path, s.preset = params.get("model_path", s.model_path), params.get("preset", s.preset)
             s.backend, s.device = params.get("backend", s.backend), params.get("device", s.device)
+        ours = s.node_parameters().get("eval_perturbation", "")
+        theirs = params.get("eval_perturbation", "") if params else ours
+        if theirs != ours or (ours and params.get("eval_seed", s.perturb_seed) != s.perturb_seed):
+            # The node applies these to what it samples; a run that claims them must get them.
+            raise RuntimeError(f"{self.node_name} runs with eval_perturbation '{theirs}' (eval_seed "
+                               f"{params.get('eval_seed')}) but this run asks for '{ours}' (seed {s.perturb_seed}); "
+                               f"start the node with -p eval_perturbation:={ours or chr(39) * 2} -p "
+                               f"eval_seed:={s.perturb_seed}, or let spacemind-eval start it")
         if params.get("max_new_tokens", 16) != 16 or params.get("min_new_tokens", 0) != 0:
             log.warning("%s decodes with max_new_tokens=%s, min_new_tokens=%s; VSI-Bench uses at most 16, no minimum",
                         self.node_name, params.get("max_new_tokens"), params.get("min_new_tokens"))

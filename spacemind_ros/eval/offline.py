@@ -22,8 +22,12 @@ class OfflineBackend:
         # The node's defaults (feature worker, KV cache, merged LoRA), at VSI-Bench's 16 tokens: the same
         # computation as a node started by the live mode.
         # compute_nice 0: no image intake to protect here, and a niced query crawls on a busy machine.
+        from spacemind_ros.eval.perturbations import QueryPerturbation
+
+        # Perturbations of what a query sampled run in the reasoner, as a live node's eval_perturbation does.
+        perturbation = QueryPerturbation(settings.parsed_perturbations(), settings.perturb_seed)
         config = ReasonerConfig(default_timeout_s=settings.timeout_s, max_new_tokens=16, min_new_tokens=0,
-                                compute_nice=0)
+                                compute_nice=0, perturbation=perturbation or None)
         self.reasoner = SpatialReasoner(model, processor, settings.window_config(), config)
 
     def feed(self, stamp_ns: int, image) -> None:
@@ -38,6 +42,9 @@ class OfflineBackend:
         answer = self.reasoner.ask(q.question, options=q.options, task=q.question_type, until=until_ns)
         d = answer.to_dict()
         d["extra"] = {"window_frames": len(self.reasoner.window), "stage_times_s": answer.stage_times_s}
+        noise = self.reasoner.config.perturbation and self.reasoner.config.perturbation.last_camera_noise
+        if noise:
+            d["extra"]["camera_noise"] = noise  # sigma used and the rotation it caused, measured
         return d
 
     def close(self) -> None:

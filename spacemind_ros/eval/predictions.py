@@ -2,7 +2,8 @@
 
 A record: id, question_type, ground_truth, options, ``prediction`` (the model's raw answer text: the only thing the
 official score reads), ``parsed`` (the node's lenient parse: choice, value, unit, task), success, error_code,
-error_message, latency_s, frame_stamps (ns, bag time), stamp_ns asked at, mode, backend, model, frames, scene.
+error_message, latency_s, frame_stamps (ns, bag time; in the order the model saw them), stamp_ns asked at, mode,
+backend, model, frames, perturbation (``clean`` or the specs), scene.
 A resumed run skips ids already answered successfully; failed ones are asked again and the newest record counts.
 """
 from __future__ import annotations
@@ -31,7 +32,8 @@ def make_record(q: Question, answer: dict, mode: str, settings, stamp_ns: int | 
         "error_message": answer.get("error_message", ""), "latency_s": round(float(answer.get("latency_s", 0.0)), 6),
         "frame_stamps": [int(s) for s in answer.get("frame_stamps", [])], "stamp_ns": stamp_ns,
         "bag": str(q.bag), "image_topic": q.image_topic, "mode": mode, "backend": settings.backend,
-        "model": settings.model_label, "frames": settings.frames, **extra,
+        "model": settings.model_label, "frames": settings.frames, "perturbation": settings.perturbation_label,
+        **extra,
     }
 
 

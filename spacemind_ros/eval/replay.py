@@ -5,6 +5,9 @@ Per (bag, topic): frames are read one at a time and handed to the backend in bag
 the end of the bag (``until`` = the newest stamp). Each bag's stamps are shifted onto one increasing timeline,
 more than the window's duration after the previous bag's, so a bag's frames evict all of the previous bag's and the
 window never mixes scenes (the model never sees stamps; records carry the bag's own stamps).
+
+The run's stream perturbations (blind, image noise, blur, dropped frames) are applied here, to each frame before it
+is handed over: offline before the window, live before it is published, as a player replaying a bag would.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import Protocol
 
 from spacemind_ros.errors import ErrorCode
 from spacemind_ros.eval.bags import BagError, bag_frames
+from spacemind_ros.eval.perturbations import StreamPerturbation
 from spacemind_ros.eval.predictions import make_record
 from spacemind_ros.eval.questions import Problem, Question, group_by_bag
 
@@ -36,6 +40,7 @@ class RunStats:
     failed: int = 0  # the model or node answered with an error
     resumed: int = 0  # already in predictions.jsonl
     bad_frames: int = 0
+    dropped_frames: int = 0  # lost on purpose by the drop perturbation
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -76,6 +81,7 @@ def run_questions(questions: list[Question], backend: Backend, settings, writer,
     # it drops the bag's first frames until jump_confirm_frames in a row confirm it. Those frames are fed again
     # once the jump is accepted (they then fall inside the window), so every frame of every bag reaches it.
     jumps = timeline.gap_ns > window.max_stamp_jump_s * S
+    stream = StreamPerturbation(settings.parsed_perturbations(), settings.perturb_seed)
     for (bag, topic), group in group_by_bag(questions):
         todo = [q for q in group if q.id not in done]
         stats.resumed += len(group) - len(todo)
@@ -119,6 +125,11 @@ def run_questions(questions: list[Question], backend: Backend, settings, writer,
                     ask(pending.pop(0))
                     if limit is not None and stats.asked >= limit:
                         return _finish(stats, bad, timeline)
+                if stream:
+                    image = stream.frame(stamp, image)
+                    if image is None:
+                        stats.dropped_frames += 1
+                        continue
                 backend.feed(timeline.shift(stamp), image)
                 fed += 1
                 newest = stamp if newest is None else max(newest, stamp)

@@ -1,11 +1,12 @@
 """The evaluation report: report.md (per-task table, counts, latency percentiles, what was run) and PNG plots
-(per-task bars against chance and an optional baseline predictions file; latency histogram), with matplotlib."""
+(per-task bars against the baselines and an optional baseline predictions file; latency histogram), with matplotlib.
+Runs side by side (clean and perturbed) are in ``compare.py``."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from spacemind_ros.eval.results import LENIENT_NOTE, OFFICIAL_NOTE, ScoreResult
+from spacemind_ros.eval.results import LENIENT_NOTE, OFFICIAL_NOTE, ScoreResult, score_cell
 from spacemind_ros.eval.scoring import QUESTION_TYPES, TASKS
 
 SHORT = {"object_counting": "counting", "object_abs_distance": "abs. distance",
@@ -14,7 +15,7 @@ SHORT = {"object_counting": "counting", "object_abs_distance": "abs. distance",
          "route_planning": "route plan", "obj_appearance_order": "appear. order", "overall": "OVERALL"}
 
 
-def _plt():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -27,7 +28,7 @@ def plot_tasks(result: ScoreResult, path: Path, baseline: ScoreResult | None = N
                baseline_label: str = "baseline") -> Path:
     import numpy as np
 
-    plt = _plt()
+    plt = pyplot()
     names = [*TASKS, "overall"]
     series = [(label, result.official.summary(), "#1f77b4")]
     if baseline is not None:
@@ -36,18 +37,13 @@ def plot_tasks(result: ScoreResult, path: Path, baseline: ScoreResult | None = N
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(11, 4.8), dpi=110)
     for i, (name, values, color) in enumerate(series):
-        ys = [values[t] for t in names]
+        ys = [values.get(t, 0.0) for t in names]
         bars = ax.bar(x - 0.4 + width * (i + 0.5), ys, width, label=name, color=color)
         ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
-    labelled = False
+    _baseline_marks(ax, result, names)
     for j, t in enumerate(names):
-        if t in result.chance:
-            ax.hlines(result.chance[t], j - 0.45, j + 0.45, colors="black", linestyles="--", linewidth=1.2,
-                      label=None if labelled else "chance (MCA: 1/options; numerical: always the median answer)")
-            labelled = True
-    for j, t in enumerate(names):
-        n = result.records if t == "overall" else result._task_count(t)
-        ax.text(j, -4, f"n={n}" if n else "n=0: counts 0", ha="center", va="top", fontsize=7,
+        n = result.records if t == "overall" else result.task_count(t)
+        ax.text(j, -4, f"n={n}" if n else "n=0: left out", ha="center", va="top", fontsize=7,
                 color="#555555" if n else "#c0392b")
     ax.set_xticks(x, [SHORT[t] for t in names], fontsize=9)
     ax.tick_params(axis="x", pad=14)
@@ -66,10 +62,26 @@ def plot_tasks(result: ScoreResult, path: Path, baseline: ScoreResult | None = N
     return path
 
 
+BASELINE_STYLE = {"random": ("black", ":"), "majority": ("#7f7f7f", "-."), "prior": ("#c0392b", "--")}
+
+
+def _baseline_marks(ax, result: ScoreResult, names: list[str], centre=None, half: float = 0.45) -> None:
+    """One short horizontal line per baseline over each task's bars (labelled once)."""
+    for name, b in result.baselines.items():
+        color, style = BASELINE_STYLE.get(name, ("black", "--"))
+        labelled = False
+        for j, t in enumerate(names):
+            if t in b.scores:
+                x = j if centre is None else centre
+                ax.hlines(b.scores[t], x - half, x + half, colors=color, linestyles=style, linewidth=1.2,
+                          label=None if labelled else name)
+                labelled = True
+
+
 def plot_latency(result: ScoreResult, path: Path) -> Path:
     import numpy as np
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     lat = np.asarray(result.latencies_s)
     if lat.size:
@@ -113,19 +125,22 @@ def write_report(result: ScoreResult, out: Path, predictions: Path, baseline: Sc
         if k in meta:
             lines.append(f"| {k} | {meta[k]} |")
     lines += ["", f"- {OFFICIAL_NOTE}", f"- {LENIENT_NOTE}", ""]
-    header = "| task | questions | official | lenient (not official) | chance |" + (" baseline |" if base else "")
-    lines += [header, "|---|---:|---:|---:|---:|" + ("---:|" if base else "")]
+    names = list(result.baselines)
+    header = ("| task | questions | official | lenient (not official) | " + " | ".join(names) + " |"
+              + (" baseline run |" if base else ""))
+    lines += [header, "|---|---:|---:|---:|" + "---:|" * len(names) + ("---:|" if base else "")]
     for t in (*TASKS, "overall"):
-        n = result.records if t == "overall" else result._task_count(t)
-        ch = result.chance.get(t)
-        row = f"| {t} | {n} | {off[t]:.2f} | {len_[t]:.2f} | {'-' if ch is None else f'{ch:.2f}'} |"
+        n = result.records if t == "overall" else result.task_count(t)
+        row = f"| {t} | {n} | {score_cell(off.get(t))} | {score_cell(len_.get(t))} | " \
+              + " | ".join(score_cell(result.baselines[b].scores.get(t)) for b in names) + " |"
         if base:
-            row += f" {base[t]:.2f} |"
+            row += f" {score_cell(base.get(t))} |"
         lines.append(row)
-    missing = [t for t in TASKS if not result._task_count(t)]
-    if missing:
-        lines += ["", f"Tasks without questions count 0 in overall (as the official mean of 8 tasks does): "
-                      f"{', '.join(missing)}."]
+    lines += ["", f"Overall is the mean of the {len(result.tasks_present)} task(s) with questions, as the official "
+                  f"code averages the tasks present: {', '.join(result.tasks_present) or 'none'}."]
+    lines += ["", "Baselines (scored like the run; random and majority cover multiple-choice tasks only, and their "
+                  "overall averages those):", ""]
+    lines += [f"- **{b.name}**: {b.label}" for b in result.baselines.values()]
     lines += ["", "| question type | questions | official |", "|---|---:|---:|"]
     per = result.official.per_type()
     for t in QUESTION_TYPES:

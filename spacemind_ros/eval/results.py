@@ -1,4 +1,4 @@
-"""Score a predictions file: the official numbers, the labelled lenient ones, counts, chance and latencies.
+"""Score a predictions file: the official numbers, the labelled lenient ones, counts, baselines and latencies.
 
 Reads ``question_type``, ``ground_truth`` and ``prediction`` (the raw answer text) per record; ``options``, ``parsed``
 and ``latency_s`` are optional. Where an id appears more than once (a resumed run that retried a failure) the last
@@ -7,22 +7,19 @@ record counts. Bad records are reported with file and line and left out.
 from __future__ import annotations
 
 import math
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from spacemind_ros.eval.baselines import Baseline, Prior, majority_baseline, random_baseline
 from spacemind_ros.eval.questions import Problem, read_jsonl
 from spacemind_ros.eval.scoring import (
     MCA_TYPES,
-    NA_TYPES,
     QUESTION_TYPES,
     TASKS,
     Aggregate,
-    chance_level,
     check_ground_truth,
-    mean_relative_accuracy,
     score_lenient,
     score_official,
 )
@@ -37,8 +34,8 @@ class _Scored:
     question_type: str
     official: float
     lenient: float
-    chance: float | None
-    ground_truth: float | None  # numerical ground truth, for the median-answer baseline
+    ground_truth: str
+    options: int  # number of options (multiple choice), 0 for numbers
     success: bool
     latency_s: float | None
 
@@ -47,7 +44,7 @@ class _Scored:
 class ScoreResult:
     official: Aggregate
     lenient: Aggregate
-    chance: dict[str, float]  # per task, 0..100
+    baselines: dict[str, Baseline]  # random, majority and (where a prior was given) prior
     counts: dict[str, int]  # per question type
     errors: dict[str, int]  # error_code -> count (records without an answer; scored as empty answers)
     latencies_s: list[float]
@@ -58,6 +55,10 @@ class ScoreResult:
     def records(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def tasks_present(self) -> list[str]:
+        return [t for t in TASKS if self.task_count(t)]
+
     def latency_percentiles(self) -> dict[str, float]:
         if not self.latencies_s:
             return {}
@@ -66,7 +67,7 @@ class ScoreResult:
                                                                                    "max": float(a.max())}
 
     def to_json(self) -> dict:
-        """Top level: the 8 tasks and ``overall`` (official, 0..100); the rest under ``detail``."""
+        """Top level: the tasks present and ``overall`` (official, 0..100); the rest under ``detail``."""
         out = self.official.summary()
         per_type = {t: 100.0 * v for t, v in self.official.per_type().items()}
         out["detail"] = {
@@ -74,10 +75,11 @@ class ScoreResult:
             "per_question_type": per_type,
             "counts": {t: self.counts.get(t, 0) for t in QUESTION_TYPES},
             "records": self.records,
+            "tasks_present": self.tasks_present,
             "missing_question_types": self.official.missing(),
-            "missing_tasks_count_zero": [t for t in TASKS if not self._task_count(t)],
+            "missing_tasks": self.official.missing_tasks(),
             "errors": self.errors,
-            "chance": self.chance,
+            "baselines": {name: b.to_json() for name, b in self.baselines.items()},
             "lenient": {"note": LENIENT_NOTE, **self.lenient.summary(),
                         "per_question_type": {t: 100.0 * v for t, v in self.lenient.per_type().items()}},
             "latency_s": self.latency_percentiles(),
@@ -86,24 +88,30 @@ class ScoreResult:
         }
         return out
 
-    def _task_count(self, task: str) -> int:
+    def task_count(self, task: str) -> int:
         if task == "object_rel_direction":
             return sum(self.counts.get(t, 0) for t in QUESTION_TYPES if t.startswith("object_rel_direction_"))
         return self.counts.get(task, 0)
 
     def table(self) -> str:
-        """A plain-text table: task, questions, official, lenient, chance."""
+        """A plain-text table: task, questions, official, lenient, then one column per baseline."""
         off, len_ = self.official.summary(), self.lenient.summary()
-        lines = [f"{'task':<24} {'n':>6} {'official':>9} {'lenient*':>9} {'chance':>7}"]
+        names = list(self.baselines)
+        lines = [f"{'task':<24} {'n':>6} {'official':>9} {'lenient*':>9}" + "".join(f" {n:>9}" for n in names)]
         for t in (*TASKS, "overall"):
-            n = self.records if t == "overall" else self._task_count(t)
-            ch = self.chance.get(t)
-            lines.append(f"{t:<24} {n:>6} {off[t]:>9.2f} {len_[t]:>9.2f} {'' if ch is None else f'{ch:.2f}':>7}")
+            n = self.records if t == "overall" else self.task_count(t)
+            cells = [score_cell(off.get(t)), score_cell(len_.get(t))] + [score_cell(self.baselines[b].scores.get(t)) for b in names]
+            lines.append(f"{t:<24} {n:>6}" + "".join(f" {c:>9}" for c in cells))
         lines.append("* " + LENIENT_NOTE)
-        missing = [t for t in TASKS if not self._task_count(t)]
-        if missing:
-            lines.append(f"tasks without questions count 0 in overall: {', '.join(missing)}")
+        lines.append(f"overall: mean of the {len(self.tasks_present)} task(s) with questions "
+                     f"({', '.join(self.tasks_present) or 'none'})")
+        for b in self.baselines.values():
+            lines.append(f"{b.name}: {b.label}")
         return "\n".join(lines)
+
+
+def score_cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _parsed_or_parse(record: dict, qtype: str) -> tuple[str, float | None]:
@@ -122,8 +130,12 @@ def _parsed_or_parse(record: dict, qtype: str) -> tuple[str, float | None]:
     return "", (None if math.isnan(value) else value)
 
 
-def score_records(path: str | Path) -> ScoreResult:
-    """Score one predictions JSONL file (streams it; keeps a few numbers per id)."""
+def score_records(path: str | Path, prior: Prior | None = None, prior_of_evaluated: bool = False) -> ScoreResult:
+    """Score one predictions JSONL file (streams it; keeps a few numbers per id).
+
+    ``prior``: answers learnt from a training split (``Prior.from_file``), scored as the ``prior`` baseline;
+    ``prior_of_evaluated``: learn it from the evaluated records instead (labelled as reading their labels).
+    """
     path = Path(path)
     scored: dict[str, _Scored] = {}
     problems: list[Problem] = []
@@ -157,7 +169,7 @@ def score_records(path: str | Path) -> ScoreResult:
             success = record.get("success", True) is not False
             key = str(record["id"]) if record.get("id") is not None else f"#{(anonymous := anonymous + 1)}"
             scored[key] = _Scored(qtype, score_official(qtype, pred, gt), score_lenient(qtype, choice, value, gt),
-                                  chance_level(qtype, options), float(gt) if qtype in NA_TYPES else None, success,
+                                  gt, len(options) if qtype in MCA_TYPES else 0, success,
                                   float(latency) if success and isinstance(latency, (int, float)) else None)
             errors_by_id.pop(key, None)
             if not success:
@@ -176,30 +188,12 @@ def score_records(path: str | Path) -> ScoreResult:
     errors: dict[str, int] = {}
     for code in errors_by_id.values():
         errors[code] = errors.get(code, 0) + 1
-    return ScoreResult(official, lenient, _chance(scored.values()), counts, errors,
+    truths = [(s.question_type, s.ground_truth, s.options) for s in scored.values()]
+    baselines = {"random": random_baseline(truths), "majority": majority_baseline(truths)}
+    if prior is None and prior_of_evaluated and truths:
+        prior = Prior.from_pairs(((t, gt) for t, gt, _ in truths), "the evaluated set", of_evaluated=True)
+    if prior is not None:
+        baselines["prior"] = prior.baseline(truths)
+    return ScoreResult(official, lenient, baselines, counts, errors,
                        [s.latency_s for s in scored.values() if s.latency_s is not None],
                        {k: ", ".join(sorted(v)) for k, v in meta.items()}, problems)
-
-
-def _chance(scored) -> dict[str, float]:
-    """Per task, 0..100: MCA the expected score of a uniform random option (1 / options); numerical the MRA of
-    always answering the median ground truth of that question type (a prior-only baseline)."""
-    per_type: dict[str, list[float]] = {}
-    gts: dict[str, list[float]] = {}
-    for s in scored:
-        if s.chance is not None:
-            per_type.setdefault(s.question_type, []).append(s.chance)
-        if s.ground_truth is not None:
-            gts.setdefault(s.question_type, []).append(s.ground_truth)
-    for t, ys in gts.items():
-        med = statistics.median(ys)
-        per_type[t] = [mean_relative_accuracy(med, y) for y in ys]
-    agg = Aggregate()
-    for t, values in per_type.items():
-        for v in values:
-            agg.add(t, v)
-    out = agg.summary()
-    # Missing types count 0 in the official aggregation; for chance, leave tasks with no data out instead.
-    present = {t for t in per_type}
-    return {t: v for t, v in out.items() if t == "overall" or t in present
-            or (t == "object_rel_direction" and any(x.startswith("object_rel_direction_") for x in present))}

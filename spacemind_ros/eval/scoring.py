@@ -2,8 +2,9 @@
 
 Official: the raw answer text, first space-separated word with trailing dots removed; MCA exact match (case-blind)
 against the letter; NA Mean Relative Accuracy over thresholds linspace(0.50, 0.95, 10) with ``<=``; mean per
-question type; object_rel_direction = mean of easy/medium/hard (a missing one counts 0); overall = mean of the 8
-tasks (a task with no questions counts 0 and is listed as missing). Scores are fractions here, x100 when reported.
+question type; object_rel_direction = mean of easy/medium/hard (a missing one counts 0); overall = mean of the tasks
+that have questions, as the official ``sum(output.values()) / len(output)`` does (a task with none is left out and
+listed as missing). Scores are fractions here, x100 when reported.
 
 The lenient score reads the node's parsed fields (choice, value) instead of the raw text. It is reported beside the
 official one, labelled, and never feeds it.
@@ -50,7 +51,13 @@ def exact_match(pred: str, target: str) -> float:
 
 
 def mean_relative_accuracy(pred: float, target: float) -> float:
-    """Fraction of the 10 thresholds theta with ``|pred - target| / target <= 1 - theta`` (official arithmetic)."""
+    """Fraction of the 10 thresholds theta with ``|pred - target| / target <= 1 - theta`` (official arithmetic).
+
+    A target that is not a positive finite number has no relative error (the official code divides by it and
+    raises): ValueError, which callers count as an unscorable record.
+    """
+    if not (math.isfinite(target) and target > 0):
+        raise ValueError(f"ground truth {target!r} of a numerical question must be a positive number")
     return float((abs(pred - target) / target <= 1 - MRA_THRESHOLDS).mean())
 
 
@@ -73,7 +80,11 @@ def check_ground_truth(question_type: str, ground_truth) -> str:
 
 
 def score_official(question_type: str, prediction: str, ground_truth: str) -> float:
-    """One record's official score in [0, 1] from the raw answer text."""
+    """One record's official score in [0, 1] from the raw answer text.
+
+    ValueError where the ground truth cannot be scored (see ``check_ground_truth``): count and skip the record.
+    """
+    ground_truth = check_ground_truth(question_type, ground_truth)
     pred = fuzzy_matching(prediction if isinstance(prediction, str) else "")
     if question_type in MCA_TYPES:
         return exact_match(pred, ground_truth)
@@ -114,22 +125,29 @@ class Aggregate:
         return {t: self.sums[t] / self.counts[t] for t in QUESTION_TYPES if self.counts.get(t)}
 
     def tasks(self) -> dict[str, float]:
-        """The 8 task scores (fractions); a missing question type counts 0."""
+        """Scores (fractions) of the tasks that have questions; a missing direction sub-type counts 0 in
+        object_rel_direction (the official mean of easy, medium and hard)."""
         per = self.per_type()
         out = {}
         for task in TASKS:
             if task == "object_rel_direction":
-                out[task] = sum(per.get(t, 0.0) for t in DIRECTION_TYPES) / 3.0
-            else:
-                out[task] = per.get(task, 0.0)
+                if any(t in per for t in DIRECTION_TYPES):
+                    out[task] = sum(per.get(t, 0.0) for t in DIRECTION_TYPES) / 3.0
+            elif task in per:
+                out[task] = per[task]
         return out
 
     def summary(self) -> dict:
-        """``{task: 0..100 for the 8 tasks, 'overall': 0..100}`` (x100 like the official report)."""
+        """``{task: 0..100 for each task present, 'overall': 0..100}`` (x100 like the official report). Overall is
+        the mean of the tasks present (0 where none is)."""
         tasks = self.tasks()
         out = {t: 100.0 * v for t, v in tasks.items()}
-        out["overall"] = 100.0 * sum(tasks.values()) / len(TASKS)
+        out["overall"] = 100.0 * sum(tasks.values()) / len(tasks) if tasks else 0.0
         return out
+
+    def missing_tasks(self) -> list[str]:
+        """The tasks without a question: left out of overall."""
+        return [t for t in TASKS if t not in self.tasks()]
 
     def missing(self) -> list[str]:
         return [t for t in QUESTION_TYPES if not self.counts.get(t)]

@@ -5,7 +5,7 @@ so both modes sample the same frames and decode the same way (greedy, at most 16
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 FRAME_CHOICES = (8, 16, 32, 64)
 MAX_NEW_TOKENS = 16  # VSI-Bench decodes at most 16 new tokens
@@ -23,6 +23,19 @@ class EvalSettings:
     keyframe_gap_s: float = 0.0  # every frame of the bag is a keyframe candidate (the bag's rate decides)
     min_frames: int = 4
     timeout_s: float = 600.0  # per question
+    perturbations: list[str] = field(default_factory=list)  # NAME[:LEVEL] specs (spacemind_ros.eval.perturbations)
+    perturb_seed: int = 0
+
+    def parsed_perturbations(self):
+        from spacemind_ros.eval.perturbations import parse_all
+
+        return parse_all(self.perturbations)
+
+    @property
+    def perturbation_label(self) -> str:
+        from spacemind_ros.eval.perturbations import label
+
+        return label(self.parsed_perturbations())
 
     @property
     def model_label(self) -> str:
@@ -42,10 +55,13 @@ class EvalSettings:
                       backend=self.backend, query_frames=self.frames, window_max_frames=self.window_max_frames,
                       window_duration_s=float(self.window_duration_s), keyframe_gap_s=float(self.keyframe_gap_s),
                       min_frames=self.min_frames, max_new_tokens=MAX_NEW_TOKENS, min_new_tokens=0,
-                      default_timeout_s=float(self.timeout_s), diagnostics_period_s=0.1)
+                      default_timeout_s=float(self.timeout_s), diagnostics_period_s=0.1,
+                      eval_perturbation="+".join(p.spec for p in self.parsed_perturbations() if not p.on_stream),
+                      eval_seed=self.perturb_seed)
         return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items() if v != ""}
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["model"] = self.model_label
+        d["perturbation"] = self.perturbation_label
         return d

@@ -58,6 +58,9 @@ class ReasonerConfig:
     compute_nice: int = 10  # inference and feature threads run this much nicer (Linux): intake and DDS win the CPU
     kv_cache: bool = True  # reuse the visual prefix's KV cache for follow-up questions
     merge_lora: bool = True  # fold LoRA into the LLM weights while serving (same answers, fewer matmuls)
+    # Evaluation only: changes what a query sampled (``frames(frames)``) and VGGT's tokens (``spatial(spatial,
+    # vggt, stamps)``), e.g. spacemind_ros.eval.perturbations.QueryPerturbation. None in service.
+    perturbation: object | None = None
 
 
 class _Deadline:
@@ -271,6 +274,8 @@ class SpatialReasoner:
 
         times = answer.stage_times_s
         frames = self.window.sample(until)
+        if self.config.perturbation is not None:
+            frames = self.config.perturbation.frames(frames)
         answer.frame_stamps = [f.stamp_ns for f in frames]
         key = tuple(answer.frame_stamps)
         check("sampling")
@@ -358,6 +363,8 @@ class SpatialReasoner:
             progress("fusing", len(frames), "")
         t = time.perf_counter()
         spatial = model.spatial_tokens(vggt_pixels[None])
+        if self.config.perturbation is not None:
+            spatial = self.config.perturbation.spatial(spatial, self.model.vggt, [f.stamp_ns for f in frames])
         times["vggt"] = time.perf_counter() - t
         check("VGGT")
         t = time.perf_counter()

@@ -107,6 +107,7 @@ class SpaceMindNode(LifecycleNode):
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
         from spacemind_ros.engine import default_vggt_hw, normalize, open_backend
+        from spacemind_ros.eval.perturbations import query_perturbation
         from spacemind_ros.model.presets import load_model
         from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
         from spacemind_ros.runtime import RuntimeSettings
@@ -114,6 +115,7 @@ class SpaceMindNode(LifecycleNode):
         s = self.settings = read_settings(self)
         try:
             normalize(s.backend)  # an unknown name fails before the model loads
+            perturbation = query_perturbation(s.eval_perturbation, s.eval_seed)  # so does a bad perturbation
             t = time.perf_counter()
             runtime = RuntimeSettings.resolve(s.device, s.dtype)
             model, processor = load_model(s.model_path or None, preset=s.preset, runtime=runtime)
@@ -128,7 +130,8 @@ class SpaceMindNode(LifecycleNode):
                                   max_aspect=s.image_max_aspect, sample_frames=query_frames + 2, drop_ends=1)
             config = ReasonerConfig(queue_limit=s.queue_limit, default_timeout_s=s.default_timeout_s,
                                     max_new_tokens=s.max_new_tokens, route_max_new_tokens=s.route_max_new_tokens,
-                                    min_new_tokens=s.min_new_tokens, compute_nice=s.compute_nice)
+                                    min_new_tokens=s.min_new_tokens, compute_nice=s.compute_nice,
+                                    perturbation=perturbation)
             self.reasoner = SpatialReasoner(model, processor, window, config,
                                             clock=lambda: self.get_clock().now().nanoseconds, encoders=encoders)
             self.geometry.configure(self.reasoner, s)
@@ -141,6 +144,9 @@ class SpaceMindNode(LifecycleNode):
         self.get_logger().info(f"configured: {s.model_path or 'preset ' + s.preset} on {runtime.describe()} "
                                f"in {time.perf_counter() - t:.1f} s, {query_frames} frames a query"
                                + (f" ({warning})" if warning else ""))
+        if perturbation is not None:
+            self.get_logger().warning(f"eval_perturbation '{perturbation.spec}': every answer is from perturbed "
+                                      "input (evaluation only)")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state) -> TransitionCallbackReturn:
@@ -350,7 +356,8 @@ class SpaceMindNode(LifecycleNode):
             "active": self._active, "configured": reasoner is not None, "backend": self.backend_name or s.backend,
             "model": s.model_path or f"preset:{s.preset}", "trained": trained, "model_warning": model_warning,
             "last_latency_s": f"{self.last_latency_s:.3f}", "errors": errors, "last_error": last_error,
-            "configure_error": self.configure_error, **self.geometry.diagnostics(),
+            "configure_error": self.configure_error, "eval_perturbation": s.eval_perturbation,
+            **self.geometry.diagnostics(),
         }
         name = self.get_fully_qualified_name().lstrip("/")
         statuses = [

@@ -64,6 +64,9 @@ PARAMS: dict[str, Param] = {
                         read_only=True),
     "odometry_topic": Param("", "nav_msgs/Odometry topic for metric window geometry; empty = up to scale",
                             read_only=True),
+    "eval_perturbation": Param("", "evaluation only: perturb what each query samples (shuffle, single, single:last, "
+                                   "camera_noise:DEG; several joined with +); empty = off", read_only=True),
+    "eval_seed": Param(0, "seed of eval_perturbation's random choices", 0, 2**31 - 1, read_only=True),
     "odometry_max_gap_s": Param(0.5, "odometry farther than this from a frame stamp is not matched (s)", 0.001,
                                 10.0, read_only=True),
 }
@@ -104,6 +107,8 @@ class NodeSettings:
     geometry_camera_frame: str
     route_path: bool
     odometry_topic: str
+    eval_perturbation: str
+    eval_seed: int
     odometry_max_gap_s: float
 
 

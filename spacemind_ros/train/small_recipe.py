@@ -95,15 +95,18 @@ def train(config) -> dict:
     return Trainer(config).fit()
 
 
-def evaluate(model_dir: Path, questions: Path, out: Path, frames: int, limit: int | None = None):
-    """The evaluation tool, offline, on ``questions``: its ScoreResult."""
+def evaluate(model_dir: Path, questions: Path, out: Path, frames: int, limit: int | None = None,
+             prior_from: Path | None = None):
+    """The evaluation tool, offline, on ``questions``: its ScoreResult (with the prior of ``prior_from``, the
+    training split)."""
+    from spacemind_ros.eval.baselines import Prior
     from spacemind_ros.eval.cli import main as eval_main
     from spacemind_ros.eval.results import score_records
 
     args = ["run", "--questions", str(questions), "--model", str(model_dir), "--frames", str(frames), "--out",
             str(out), "--quiet"] + (["--limit", str(limit)] if limit else [])
     eval_main(args)
-    return score_records(out / "predictions.jsonl")
+    return score_records(out / "predictions.jsonl", prior=Prior.from_file(prior_from)[0] if prior_from else None)
 
 
 def geometry_check(out: Path, heldout: Path, bags: int) -> dict:
@@ -121,16 +124,17 @@ def geometry_check(out: Path, heldout: Path, bags: int) -> dict:
 
 
 def ladder_table(scores: dict) -> str:
-    """Markdown: one row per task and overall, columns chance and the rungs (official VSI-Bench scores, 0-100)."""
+    """Markdown: one row per task and overall; columns the training-split prior, the majority letter and the rungs
+    (official VSI-Bench scores, 0-100; '-' where a baseline does not cover a task)."""
     from spacemind_ros.eval.scoring import TASKS
 
     rungs = [r for r in LADDER if r in scores]
-    chance = scores[rungs[0]]["chance"]
-    lines = ["| task | chance | " + " | ".join(rungs) + " |", "|---|---:|" + "---:|" * len(rungs)]
+    baselines = scores[rungs[0]]["baselines"]
+    names = [b for b in ("prior", "majority") if b in baselines]
+    lines = ["| task | " + " | ".join(names + rungs) + " |", "|---|" + "---:|" * len(names + rungs)]
     for task in (*TASKS, "overall"):
-        cells = [f"{scores[r]['scores'][task]:.1f}" for r in rungs]
-        ch = chance.get(task)
-        lines.append(f"| {task} | {'' if ch is None else f'{ch:.1f}'} | " + " | ".join(cells) + " |")
+        cells = [baselines[b].get(task) for b in names] + [scores[r]["scores"].get(task) for r in rungs]
+        lines.append(f"| {task} | " + " | ".join("-" if c is None else f"{c:.1f}" for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -145,13 +149,13 @@ def plot_ladder(scores: dict, path: Path) -> Path:
 
     rungs = [r for r in LADDER if r in scores]
     tasks = [*TASKS, "overall"]
-    series = {"chance": [scores[rungs[0]]["chance"].get(t, 0.0) for t in tasks]}
-    series.update({r: [scores[r]["scores"][t] for t in tasks] for r in rungs})
+    series = {"prior (training split)": [scores[rungs[0]]["baselines"].get("prior", {}).get(t, 0.0) for t in tasks]}
+    series.update({r: [scores[r]["scores"].get(t, 0.0) for t in tasks] for r in rungs})
     x, width = np.arange(len(tasks)), 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(13, 4.5))
     for i, (name, values) in enumerate(series.items()):
         ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name,
-               color="lightgray" if name == "chance" else None)
+               color="lightgray" if name.startswith("prior") else None)
     ax.set_xticks(x, [t.replace("object_", "").replace("_", "\n") for t in tasks], fontsize=8)
     ax.set_ylabel("VSI-Bench score (official, 0-100)")
     ax.set_title("small SpaceMind on held-out synthetic scenes: the CGMF ablation ladder")
@@ -222,8 +226,10 @@ def main(argv=None) -> int:
             if rung != "full":
                 train(stage_config("small-3-cgmf-lora", out, quick + [
                     f"model.cgmf_variant={rung}", f"output.dir={out / f'ladder-{rung}'}"]))
-            res = evaluate(folder, heldout, out / "eval" / rung, frames, limit=8 if args.quick else None)
-            scores[rung] = {"scores": res.official.summary(), "chance": res.chance, "questions": res.records}
+            res = evaluate(folder, heldout, out / "eval" / rung, frames, limit=8 if args.quick else None,
+                           prior_from=out / "scenes" / "train.jsonl")
+            scores[rung] = {"scores": res.official.summary(), "questions": res.records,
+                            "baselines": {n: b.scores for n, b in res.baselines.items()}}
         (out / "ladder.json").write_text(json.dumps(scores, indent=1) + "\n")
         (out / "ladder.md").write_text(ladder_table(scores))
         plot_ladder(scores, out / "ladder.png")
