@@ -68,9 +68,13 @@ def test_live_run_into_an_existing_node_adopts_its_window(dataset, tmp_path):
         # stamps must start after them (or they would be too old and the answers would differ).
         again = run_cli(["--questions", str(dataset["q"]), "--out", str(tmp_path / "again"), "--mode", "live",
                          "--node", "--rate", "60"])
+        # The node applies query perturbations itself: a run that asks for one from a node without it is refused.
+        refused = run_cli(["--questions", str(dataset["q"]), "--out", str(tmp_path / "refused"), "--mode", "live",
+                           "--node", "--perturb", "shuffle"])
     finally:
         out = stop(node)
     assert again.returncode == 0, again.stderr[-4000:] + out[-2000:]
+    assert refused.returncode == 2 and "eval_perturbation:=shuffle" in refused.stderr, refused.stderr[-2000:]
     assert same_fields(tmp_path / "again" / "predictions.jsonl") == same_fields(tmp_path / "live" /
                                                                                  "predictions.jsonl")
     assert "window_max_frames=10" in proc.stderr and "query_frames=16" in proc.stderr  # warned, then adopted
@@ -83,3 +87,23 @@ def test_live_run_into_an_existing_node_adopts_its_window(dataset, tmp_path):
     assert live == same_fields(tmp_path / "off" / "predictions.jsonl")
     assert all(len(r["frame_stamps"]) <= 10 for r in live.values())
     assert all(r["frames_match"] for r in read_predictions(tmp_path / "again" / "predictions.jsonl") if r["success"])
+
+
+def test_perturbed_live_run_equals_the_perturbed_offline_run(dataset, tmp_path):
+    """blind and drop are applied by the replaying player to what it publishes; shuffle by the node it starts
+    (eval_perturbation): the live answers equal the offline ones, and differ from the clean run's."""
+    perturb = ["--perturb", "blind", "--perturb", "shuffle", "--perturb", "drop:0.5"]
+    assert main(["run", "--preset", "tiny", "--questions", str(dataset["q"]), "--out", str(tmp_path / "off"),
+                 "--frames", "8", "--quiet", *perturb]) == 0
+    proc = run_cli(["--questions", str(dataset["q"]), "--out", str(tmp_path / "live"), "--mode", "live",
+                    "--frames", "8", "--rate", "60", *perturb])
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    live = same_fields(tmp_path / "live" / "predictions.jsonl")
+    assert live == same_fields(tmp_path / "off" / "predictions.jsonl")
+    assert "frames dropped by the drop perturbation" in proc.stderr
+    run = json.loads((tmp_path / "live" / "run.json").read_text())
+    assert run["settings"]["perturbation"] == "blind+shuffle+drop:0.5"
+    assert run["node_parameters"]["eval_perturbation"] == "shuffle"
+    recs = [r for r in read_predictions(tmp_path / "live" / "predictions.jsonl") if r["success"]]
+    assert recs and all(r["perturbation"] == "blind+shuffle+drop:0.5" for r in recs)
+    assert any(r["frame_stamps"] != sorted(r["frame_stamps"]) for r in recs)  # the node shuffled what it sampled

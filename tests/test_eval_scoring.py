@@ -44,12 +44,13 @@ CASES = [
     ("object_size_estimation", "40", "60", 0.1, "rel. error 0.5 <= 1 - 0.5 only"),
     ("object_size_estimation", "40", "100", 0.0, "rel. error 1.5"),
     ("object_size_estimation", "40", "nan", 0.0, "NaN compares false"),
-    # room_size_estimation: no records -> the task counts 0 in overall
+    # room_size_estimation: no records -> the task is left out of overall (the official mean of the tasks present)
 ]
 
 
 def by_hand():
-    """Per-task expectations from the table above: means per type, direction = (easy + medium + 0) / 3."""
+    """Per-task expectations from the table above: means per type, direction = (easy + medium + 0) / 3; overall the
+    mean of the 7 tasks present (room size has no question)."""
     per_type = {}
     for qtype, _, _, score, _ in CASES:
         per_type.setdefault(qtype, []).append(score)
@@ -58,13 +59,12 @@ def by_hand():
         "object_counting": mean["object_counting"],
         "object_abs_distance": mean["object_abs_distance"],
         "object_size_estimation": mean["object_size_estimation"],
-        "room_size_estimation": 0.0,
         "object_rel_distance": mean["object_rel_distance"],
         "object_rel_direction": (mean["object_rel_direction_easy"] + mean["object_rel_direction_medium"] + 0.0) / 3,
         "route_planning": mean["route_planning"],
         "obj_appearance_order": mean["obj_appearance_order"],
     }
-    return {t: 100 * v for t, v in tasks.items()} | {"overall": 100 * sum(tasks.values()) / 8}
+    return {t: 100 * v for t, v in tasks.items()} | {"overall": 100 * sum(tasks.values()) / 7}
 
 
 @pytest.mark.parametrize("qtype,gt,pred,expected,why", CASES)
@@ -95,7 +95,7 @@ def test_file_score_equals_the_official_formula(tmp_path):
     assert not result.problems
     summary = result.official.summary()
     expected = by_hand()
-    assert set(summary) == set(TASKS) | {"overall"}
+    assert set(summary) == set(TASKS) - {"room_size_estimation"} | {"overall"}
     for task, value in expected.items():
         assert summary[task] == pytest.approx(value, abs=1e-9), task
     assert result.official.missing() == ["room_size_estimation", "object_rel_direction_hard"]
@@ -110,14 +110,15 @@ def test_cli_json_has_the_8_tasks_overall_and_detail(tmp_path):
                            "--json", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
-    assert set(data) == set(TASKS) | {"overall", "detail"}
+    assert set(data) == set(TASKS) - {"room_size_estimation"} | {"overall", "detail"}
     for task, value in by_hand().items():
         assert data[task] == pytest.approx(value, abs=1e-9)
         assert 0 <= data[task] <= 100
     detail = data["detail"]
     assert detail["counts"]["object_rel_direction_hard"] == 0 and detail["counts"]["object_counting"] == 7
     assert detail["per_question_type"]["object_counting"] == pytest.approx(100 * (1 + 1 + 1 + 0.4) / 7)
-    assert "room_size_estimation" in detail["missing_tasks_count_zero"]
+    assert detail["missing_tasks"] == ["room_size_estimation"]
+    assert "room_size_estimation" not in detail["tasks_present"] and len(detail["tasks_present"]) == 7
     assert "overall" in proc.stdout and "lenient" in proc.stdout
 
 
@@ -191,10 +192,11 @@ def test_report_renders_tables_and_plots_against_a_baseline(tmp_path):
                             "frames": 32}) + "\n")
     assert main(["report", "--predictions", str(run), "--baseline", str(base), "--out", str(tmp_path / "r")]) == 0
     text = (tmp_path / "r" / "report.md").read_text()
-    assert "| task | questions | official | lenient (not official) | chance | baseline |" in text
+    assert "| task | questions | official | lenient (not official) | random | majority | baseline run |" in text
     assert "| object_counting | 7 | " in text and "| 100.00 |" in text  # the baseline column
     assert "| model | /models/spacemind |" in text and "| mode | live |" in text and "random weights" not in text
-    assert "room_size_estimation" in text.split("count 0 in overall")[1]
+    assert "| room_size_estimation | 0 | - | - | - | - | - |" in text  # no question: no score, left out
+    assert "mean of the 7 task(s) with questions" in text
     for name, size in (("tasks.png", (900, 400)), ("latency.png", (500, 300))):
         with Image.open(tmp_path / "r" / name) as im:
             assert im.format == "PNG" and im.size[0] >= size[0] and im.size[1] >= size[1], (name, im.size)

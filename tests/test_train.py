@@ -254,6 +254,21 @@ def test_evaluation_scores_greedy_answers_with_the_eval_tools_scorer(run_a, monk
     assert trainer.last_eval_score == sum(score(*x) for x in seen[:4]) / 4
 
 
+def test_held_out_ground_truth_zero_is_counted_not_divided_by(run_a, monkeypatch):
+    """A numerical held-out answer of 0 has no relative error: the real scorer refuses it, evaluation counts it and
+    goes on (it used to raise ZeroDivisionError before final/ was written)."""
+    import dataclasses
+
+    trainer = run_a["trainer"]
+    records = list(trainer.eval_records)
+    i = next(i for i, r in enumerate(records) if r.task == "object_counting")
+    monkeypatch.setattr(trainer, "eval_records", records[:i] + [dataclasses.replace(records[i], answer="0")]
+                        + records[i + 1:])
+    trainer.evaluate()
+    assert trainer.last_eval_unscorable == 1
+    assert trainer.last_eval_score is not None  # the other held-out questions were still scored
+
+
 def test_gradient_checkpointing_and_the_no_cgmf_rung(scenes, tmp_path):
     """Checkpointing recomputes the same numbers; cgmf_variant 'none' trains LoRA only (CGMF stays identity)."""
     plain = Trainer(tiny_config(tmp_path / "a", scenes, "train.max_steps=1", "output.tensorboard=false"))

@@ -131,7 +131,7 @@ class StreamPerturbation:
                 image = np.full_like(image, GREY)
             elif p.name == "image_noise" and p.level > 0:
                 noise = _rng(self.seed, "image_noise", int(stamp_ns)).normal(0.0, p.level, image.shape)
-                image = np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+                image = np.clip(np.rint(image.astype(np.float32) + noise), 0, 255).astype(np.uint8)  # unbiased
             elif p.name == "blur" and p.level > 0:
                 image = gaussian_blur(image, float(p.level))
         return image

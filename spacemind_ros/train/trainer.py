@@ -130,6 +130,7 @@ class Trainer:
             self.cache = EncoderCache(t.encoder_cache, fp)
         self.skipped: list[Skipped] = []
         self.last_eval_score: float | None = None
+        self.last_eval_unscorable = 0  # held-out records the official scorer cannot score (ground truth 0)
         self.cache_hits = self.cache_misses = 0
         self.frame_cache = FrameCache(config.data.frame_cache_mb << 20)
         self.train_records, self.eval_records = self._read_data()
@@ -328,7 +329,7 @@ class Trainer:
             "samples_seen": self.samples_seen, "world_size": self.dist.world_size, "accumulation": self.accum,
             "train_samples": len(self.train_records), "eval_samples": len(self.eval_records),
             "final_loss": self.history[-1]["loss"] if self.history else None, "eval_loss": eval_loss,
-            "eval_score": self.last_eval_score,
+            "eval_score": self.last_eval_score, "eval_unscorable": self.last_eval_unscorable,
             "seconds": elapsed, "samples_per_s": (self.samples_seen - samples_at_start) / max(elapsed, 1e-9),
             "skipped": len(skipped_all), "skipped_samples": skipped_all[:200], "final_checkpoint": str(final),
             "replica_digests": digests, "replicas_identical": len(set(digests)) == 1,
@@ -357,7 +358,7 @@ class Trainer:
         dataset = self._dataset(records)
         scorer = _official_scorer() if self.cfg.train.eval_generate and not self.geometry else None
         self.loss_module.eval()
-        total = count = score = scored = 0.0
+        total = count = score = scored = unscorable = 0.0
         for i in range(self.dist.rank, len(dataset), self.dist.world_size):
             batch = self.collator([dataset[i]])
             self._note_skipped(batch["skipped"])
@@ -368,12 +369,17 @@ class Trainer:
             if scorer is None:
                 continue
             rec = records[i]
-            if scorer is not None and rec.task in scorer[1]:
-                score += scorer[0](rec.task, self.answer(batch), rec.answer)
-                scored += 1
+            if rec.task in scorer[1]:
+                try:
+                    score += scorer[0](rec.task, self.answer(batch), rec.answer)
+                    scored += 1
+                except ValueError as exc:  # e.g. a numerical ground truth of 0: no relative error exists
+                    unscorable += 1
+                    log.warning("held-out record %s (%s) not scored: %s", rec.id, rec.source, exc)
         self.train_mode()
-        total, count, score, scored = all_reduce_sum(self.dist, [total, count, score, scored])
+        total, count, score, scored, unscorable = all_reduce_sum(self.dist, [total, count, score, scored, unscorable])
         self.last_eval_score = score / scored if scored else None
+        self.last_eval_unscorable = int(unscorable)
         return total / count if count else float("nan")
 
     @torch.no_grad()
