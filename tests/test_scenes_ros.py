@@ -4,6 +4,7 @@ import time
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.qos import qos_profile_sensor_data
 from spacemind_interfaces.srv import SpatialQuery
 
 from spacemind_ros.scenes import SceneSettings, write_scene
@@ -62,3 +63,28 @@ def test_player_refuses_a_missing_topic(scene):
                     "--wait-subscriber", "0"])
     assert player.wait(timeout=60) != 0
     assert "topic '/nope' is not in" in stop(player)
+
+
+def test_player_publishes_perturbed_frames(scene):
+    """--perturb blind: every frame a subscriber in another process receives is the grey image, at the bag's
+    stamps; a query perturbation is refused with how to set it on the node."""
+    from sensor_msgs.msg import Image
+
+    from spacemind_ros.eval.perturbations import GREY
+    from spacemind_ros.images import image_msg_to_rgb8
+
+    folder, stamps, _ = scene
+    with ros_node("perturbed_player_listener") as listener:
+        got = []
+        listener.create_subscription(Image, "/image", got.append, qos_profile_sensor_data)
+        player = spawn(["-m", "spacemind_ros.ros.image_player", "--bag", str(folder / "bag"), "--bag-topic",
+                        IMAGE_TOPIC, "--rate", "30", "--perturb", "blind", "--perturb", "drop:0.3"])
+        assert player.wait(timeout=120) == 0
+        out = stop(player)
+        assert wait_for(lambda: len(got) >= 5, timeout=10), out
+    sent = int(out.split("published ")[1].split()[0])
+    assert "dropped by --perturb drop" in out and sent < FRAMES
+    assert all((image_msg_to_rgb8(m) == GREY).all() for m in got)
+    assert {m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec for m in got} <= set(stamps)
+    refused = spawn(["-m", "spacemind_ros.ros.image_player", "--perturb", "shuffle", "--wait-subscriber", "0"])
+    assert refused.wait(timeout=60) == 2 and "eval_perturbation:=shuffle" in stop(refused)

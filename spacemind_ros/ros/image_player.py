@@ -1,6 +1,8 @@
 """Publish frames (a bag topic, or a short generated scene walk) as sensor_msgs/Image at a fixed rate.
 
 A bag is read one message at a time while publishing (a long bag costs no memory), and re-read for each --loop.
+``--perturb`` (blind, image_noise:SIGMA, blur:PX, drop:FRACTION; repeatable) perturbs what is published, seeded per
+stamp exactly as ``spacemind-eval run --perturb`` does, so a deployed node can be tested on perturbed input.
 """
 from __future__ import annotations
 
@@ -28,7 +30,21 @@ def main(argv=None) -> int:
     p.add_argument("--restamp", action="store_true", help="stamp with the publishing time (live camera)")
     p.add_argument("--wait-subscriber", type=float, default=10.0, metavar="SECONDS",
                    help="wait this long for a subscriber before publishing (0: start at once)")
+    p.add_argument("--perturb", action="append", default=[], metavar="NAME[:LEVEL]",
+                   help="perturb the published frames: blind, image_noise:SIGMA, blur:PX, drop:FRACTION")
+    p.add_argument("--perturb-seed", type=int, default=0)
     args = p.parse_args(argv)
+    from spacemind_ros.eval.perturbations import StreamPerturbation, parse_all
+
+    try:
+        perturbations = parse_all(args.perturb)
+    except ValueError as exc:
+        p.error(str(exc))
+    query = [x.spec for x in perturbations if not x.on_stream]
+    if query:
+        p.error(f"{', '.join(query)} act on what the node samples: start the node with "
+                f"-p eval_perturbation:={'+'.join(query)}")
+    stream = StreamPerturbation(perturbations, args.perturb_seed)
     if args.bag:
         from spacemind_ros.pipeline.sources import bag_frames
 
@@ -59,6 +75,11 @@ def main(argv=None) -> int:
                   flush=True)
         while rclpy.ok():
             for stamp, rgb in frames():
+                if stream:
+                    rgb = stream.frame(stamp, rgb)  # seeded by the bag's stamp, as the evaluation's replay does
+                    if rgb is None:
+                        time.sleep(1.0 / args.rate)  # a lost frame keeps its time slot
+                        continue
                 stamp = node.get_clock().now().nanoseconds if args.restamp else stamp
                 msg = array_to_image_msg(rgb, "rgb8", header=Header(stamp=ns_to_time(stamp), frame_id="camera"))
                 try:
@@ -74,7 +95,8 @@ def main(argv=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        print(f"published {sent} frames", flush=True)
+        print(f"published {sent} frames" + (f" ({stream.dropped} dropped by --perturb drop)" if stream.dropped else
+                                            ""), flush=True)
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
