@@ -51,6 +51,22 @@ def answer_line(record: dict, d: dict, seconds: float) -> str:
     return f"  ground truth {truth:>6} | node {got:>10} | {verdict} | {seconds:.2f} s"
 
 
+def route_table(truth: dict | None, d: dict) -> str:
+    """The true steps beside the node's parsed steps, one line each, and whether the actions agree."""
+    ours = d["steps"] if d["success"] else [f"{d['error_code']}: {d['answer'] or ''}"]
+    theirs = truth["ground_truth"].splitlines() if truth else []
+    width = max([len(x) for x in theirs] + [len("ground truth")])
+    lines = [f"  {'ground truth':<{width}} | node"]
+    for i in range(max(len(ours), len(theirs), 1)):
+        a = theirs[i] if i < len(theirs) else ""
+        b = ours[i] if i < len(ours) else ("(no steps)" if i == 0 else "")
+        lines.append(f"  {a:<{width}} | {b}")
+    if truth and d["success"]:
+        same = d["actions"] == truth["actions"] and d["landmarks"] == truth["landmarks"]
+        lines.append(f"  actions and landmarks {'match' if same else 'differ'}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/demo.sh", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -124,14 +140,18 @@ def main(argv=None) -> int:
                   + (f"  {' '.join(record['options'])}" if record["options"] else ""))
             print(answer_line(record, d, time.perf_counter() - t), flush=True)
         t = time.perf_counter()
-        names = sorted({o["category"] for o in json.loads((folder / "scene.json").read_text())["objects"]})
-        goal, start = f"the {names[0]}", f"standing by the {names[-1]}"
+        true_route = summary["routes"][0] if summary["routes"] else None
+        if true_route is not None:
+            goal, start = true_route["goal"], true_route["start"]
+        else:  # a scene without a clear route: any two objects, no ground truth to print
+            names = sorted({o["category"] for o in json.loads((folder / "scene.json").read_text())["objects"]})
+            goal, start = f"the {names[0]}", f"standing by the {names[-1]}"
         res = call(route, RouteAdvice.Request(goal=goal, start=start), client_node, 120)
         d = response_dict(res)
-        say(f"/route_advice to {goal!r} ({start})")
-        print(json.dumps({k: d[k] for k in ("success", "error_code", "steps", "actions", "landmarks", "answer",
-                                            "latency_s")} | {"round_trip_s": round(time.perf_counter() - t, 3)},
-                         indent=1))
+        say(f"/route_advice to {goal!r} ({start}); the true route from the scene's geometry beside the node's")
+        print(route_table(true_route, d))
+        print(json.dumps({k: d[k] for k in ("success", "error_code", "latency_s")}
+                         | {"round_trip_s": round(time.perf_counter() - t, 3)}))
         client_node.destroy_node()
         rclpy.try_shutdown()
         say("done; stopping the node")

@@ -131,6 +131,31 @@ def test_route_turns():
     assert "2. [please fill in] 3. Go forward until the sofa." in q.question
 
 
+def test_route_advice_ground_truth_by_hand():
+    """bed (0, 0) -> tv (0, 2) -> sofa (2, 2) -> lamp (2, 4): walk +y to the tv, a right turn to +x, a left turn back
+    to +y; the steps are the node's /route_advice format and parse into exactly these actions and landmarks."""
+    from spacemind_ros.pipeline.answer_parsing import parse_route
+    from spacemind_ros.pipeline.prompting import route_question
+
+    objs = [("bed", box(0, 0, 0.2, 0.2)), ("tv", box(0, 2, 0.2, 0.2)), ("sofa", box(2, 2, 0.2, 0.2)),
+            ("lamp", box(2, 4, 0.2, 0.2))]
+    scene = make_scene(Room.rectangle(5, 5, 3), objs)
+    rec = Q.route_advice(list(scene.objects), scene.name, "bag", 7)
+    assert rec["question_type"] == "route_advice" and rec["options"] == []
+    assert rec["start"] == "standing by the bed, facing the tv" and rec["goal"] == "the lamp"
+    assert rec["question"] == route_question("the lamp", "standing by the bed, facing the tv") == \
+        "I am standing by the bed, facing the tv. How do I get to the lamp?"
+    assert rec["ground_truth"] == ("1. Go forward until the tv\n2. Turn right\n3. Go forward until the sofa\n"
+                                   "4. Turn left\n5. Go forward until the lamp\n6. Stop at the lamp")
+    assert rec["actions"] == ["FORWARD", "TURN_RIGHT", "FORWARD", "TURN_LEFT", "FORWARD", "STOP"]
+    assert rec["landmarks"] == ["tv", "", "sofa", "", "lamp", "lamp"]
+    steps, actions, landmarks = parse_route(rec["ground_truth"])
+    assert actions == rec["actions"] and landmarks == rec["landmarks"] and len(steps) == 6
+    straight = make_scene(Room.rectangle(5, 5, 3), [("bed", box(0, 0, 0.2, 0.2)), ("tv", box(0, 2, 0.2, 0.2)),
+                                                     ("sofa", box(0.3, 4, 0.2, 0.2))])
+    assert Q.route_advice(list(straight.objects), "s", "bag", 1) is None  # straight on: no clear turn
+
+
 def turning_walk(num_frames=72, height=1.5):
     """The camera stands in the middle of a 10 m room and turns once, counter-clockwise from +x."""
     yaw = np.linspace(0.0, 2 * math.pi, num_frames, endpoint=False)

@@ -5,6 +5,7 @@
   score    the official score of a predictions file (table; --json for the numbers)
   report   report.md and PNG plots for a predictions file (optionally against a baseline), or for several run
            folders side by side (--runs: clean and perturbed runs, each against the baselines)
+  routes   route advice against the scenes' ground truth (routes_heldout.jsonl): actions and landmarks matched
   convert  VSI-Bench-style videos + question records -> one bag per scene + question JSONL
 
 Baselines beside every score: random (1/options), majority (the evaluated set's commonest letter) and, with
@@ -208,6 +209,16 @@ def _report_runs(args) -> int:
     return EXIT_SKIPPED if problems else EXIT_OK
 
 
+def cmd_routes(args) -> int:
+    from spacemind_ros.eval.routes import run_routes
+
+    summary = run_routes(Path(args.routes), Path(args.out), model_path=args.model or "", preset=args.preset,
+                         device=args.device, limit=args.limit)
+    print(json.dumps(summary, indent=1))
+    say(f"per route: {Path(args.out) / 'routes.jsonl'}")
+    return EXIT_OK
+
+
 def cmd_convert(args) -> int:
     from spacemind_ros.eval.convert import convert
 
@@ -284,6 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True)
     _prior_arguments(report)
     report.set_defaults(func=cmd_report)
+
+    routes = sub.add_parser("routes", help="route advice against ground-truth routes (scenes' routes_*.jsonl)")
+    routes.add_argument("--routes", required=True, help="route records JSONL (bag paths relative to its folder)")
+    which_model = routes.add_mutually_exclusive_group()
+    which_model.add_argument("--preset", default="small", choices=["small", "tiny"])
+    which_model.add_argument("--model", help="SpaceMind folder")
+    routes.add_argument("--device", default=d.device)
+    routes.add_argument("--out", default="eval_routes")
+    routes.add_argument("--limit", type=int, help="only the first N routes")
+    routes.set_defaults(func=cmd_routes)
 
     conv = sub.add_parser("convert", help="VSI-Bench videos + questions -> bags + question JSONL")
     conv.add_argument("--questions", required=True, help="JSON, JSONL or parquet records")

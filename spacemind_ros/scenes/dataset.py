@@ -5,8 +5,11 @@ Layout of ``spacemind-scenes generate --out DIR``::
     DIR/dataset.json                  settings, seeds of each split, question counts
     DIR/questions.jsonl               every question of every scene (bag paths relative to DIR)
     DIR/train.jsonl, heldout.jsonl    the same records split by seed
+    DIR/routes.jsonl                  /route_advice ground truth (the routes of the route-planning questions);
+    DIR/routes_train.jsonl, routes_heldout.jsonl   split the same way
     DIR/synth_000042/bag/             ROS 2 bag (metadata.yaml + .mcap or .db3)
     DIR/synth_000042/questions.jsonl  this scene's questions (bag path "bag")
+    DIR/synth_000042/routes.jsonl     this scene's route-advice ground truth
     DIR/synth_000042/scene.json       room, objects, camera, walk, what was seen when
     DIR/synth_000042/map.png          top-down map       DIR/synth_000042/contact_sheet.png  frames
 """
@@ -26,7 +29,7 @@ from spacemind_ros.scenes.bag import IMAGE_TOPIC, SceneBagWriter
 from spacemind_ros.scenes.camera import Intrinsics
 from spacemind_ros.scenes.generator import generate
 from spacemind_ros.scenes.preview import contact_sheet, thumbnail, top_down_map
-from spacemind_ros.scenes.questions import QUESTION_TYPES, make_questions
+from spacemind_ros.scenes.questions import QUESTION_TYPES, make_questions, route_advice
 from spacemind_ros.scenes.renderer import Frame, Renderer
 from spacemind_ros.scenes.scene import Scene
 from spacemind_ros.scenes.walk import Walk
@@ -156,6 +159,12 @@ def write_scene(seed: int, folder: str | Path, settings: SceneSettings = SceneSe
     questions = make_questions(scene, seen, np.random.default_rng([seed, 1]), settings.frames)
     records = [q.record(seed * 1000 + k, scene.name, "bag") for k, q in enumerate(questions)]
     _write_jsonl(folder / "questions.jsonl", records)
+    # The routes of the route-planning questions, as /route_advice would be asked about them (no new randomness:
+    # the questions stay what they were).
+    routes = [route_advice([scene.objects[i] for i in q.objects], scene.name, "bag", seed * 1000 + 500 + k)
+              for k, q in enumerate(q for q in questions if q.question_type == "route_planning")]
+    routes = [r for r in routes if r is not None]
+    _write_jsonl(folder / "routes.jsonl", routes)
     info = scene.to_dict() | {
         "generator_version": GENERATOR_VERSION, "settings": asdict(settings),
         "camera": {"frame": "camera_optical (x right, y down, z forward); poses are camera-to-world in map "
@@ -170,7 +179,8 @@ def write_scene(seed: int, folder: str | Path, settings: SceneSettings = SceneSe
     contact_sheet(thumbs, title=f"{scene.name}: {settings.frames} frames at {settings.fps:g} fps, "
                                 f"{settings.width}x{settings.height}").save(folder / "contact_sheet.png")
     return {"scene_name": scene.name, "seed": seed, "folder": folder.name, "questions": len(records),
-            "question_types": dict(Counter(r["question_type"] for r in records)), "records": records}
+            "question_types": dict(Counter(r["question_type"] for r in records)), "records": records,
+            "routes": routes}
 
 
 def _write_jsonl(path: Path, records) -> None:
@@ -191,6 +201,7 @@ def write_dataset(seed: int, count: int, out: str | Path, settings: SceneSetting
     out.mkdir(parents=True, exist_ok=True)
     index, splits, types = [], {"train": [], "heldout": []}, Counter()
     split_records: dict[str, list] = {"train": [], "heldout": []}
+    split_routes: dict[str, list] = {"train": [], "heldout": []}
     for k in range(count):
         s = seed + k
         summary = write_scene(s, out / scene_name(s), settings,
@@ -199,15 +210,20 @@ def write_dataset(seed: int, count: int, out: str | Path, settings: SceneSetting
         split = "heldout" if is_heldout(s, heldout_fraction) else "train"
         splits[split].append(s)
         split_records[split] += records
+        split_routes[split] += [r | {"bag": f"{summary['folder']}/{r['bag']}"} for r in summary["routes"]]
         index += records
         types.update(summary["question_types"])
     _write_jsonl(out / "questions.jsonl", index)
     for split, records in split_records.items():
         _write_jsonl(out / f"{split}.jsonl", records)
+    _write_jsonl(out / "routes.jsonl", split_routes["train"] + split_routes["heldout"])
+    for split, routes in split_routes.items():
+        _write_jsonl(out / f"routes_{split}.jsonl", routes)
     manifest = {"dataset": DATASET_NAME, "generator_version": GENERATOR_VERSION, "first_seed": seed,
                 "count": count, "settings": asdict(settings), "heldout_fraction": heldout_fraction,
                 "splits": splits, "questions": len(index),
-                "question_types": {t: types.get(t, 0) for t in QUESTION_TYPES}, "image_topic": IMAGE_TOPIC}
+                "question_types": {t: types.get(t, 0) for t in QUESTION_TYPES}, "image_topic": IMAGE_TOPIC,
+                "routes": {split: len(r) for split, r in split_routes.items()}}
     (out / "dataset.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 

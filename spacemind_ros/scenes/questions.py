@@ -217,6 +217,37 @@ def route(stops: list[SceneObject], distractors: list[tuple[str, ...]]) -> Quest
     return Question("route_planning", text, options, "", tuple(o.index for o in stops))
 
 
+def route_advice(stops: list[SceneObject], scene_name: str, bag: str, id: int,
+                 dataset: str = "spacemind-synthetic", image_topic: str = "/camera/image_raw") -> dict | None:
+    """A ``/route_advice`` ground-truth record for the route through ``stops`` (start at ``stops[0]`` facing
+    ``stops[1]``): the node's own prompt (``route_question(goal, start)``) and output format (numbered steps that
+    parse into FORWARD / TURN_* / STOP actions with their landmarks). None if a turn is unclear."""
+    from spacemind_ros.pipeline.prompting import route_question
+
+    turns = route_turns([footprint_center(o) for o in stops])
+    if turns is None:
+        return None
+    steps, actions, landmarks = [], [], []
+    for k, stop in enumerate(stops[1:]):
+        if k:
+            steps.append(turns[k - 1].capitalize())
+            actions.append({"Turn Left": "TURN_LEFT", "Turn Right": "TURN_RIGHT", "Turn Back": "TURN_BACK"}[
+                turns[k - 1]])
+            landmarks.append("")
+        steps.append(f"Go forward until the {stop.category}")
+        actions.append("FORWARD")
+        landmarks.append(stop.category)
+    steps.append(f"Stop at the {stops[-1].category}")
+    actions.append("STOP")
+    landmarks.append(stops[-1].category)
+    goal, start = f"the {stops[-1].category}", f"standing by the {stops[0].category}, facing the {stops[1].category}"
+    return {"id": id, "dataset": dataset, "scene_name": scene_name, "question_type": "route_advice",
+            "question": route_question(goal, start), "options": [],
+            "ground_truth": "\n".join(f"{n}. {step}" for n, step in enumerate(steps, 1)),
+            "goal": goal, "start": start, "actions": actions, "landmarks": landmarks, "bag": bag,
+            "image_topic": image_topic}
+
+
 def appearance_order(categories: list[str], first_seen: dict[str, int], distractors) -> Question:
     """``categories`` in the question's order; options: the true order and up to three ``distractors``."""
     truth = first_seen_order({c: first_seen[c] for c in categories})

@@ -13,6 +13,7 @@ from spacemind_ros.pipeline.prompting import (
     MULTIPLE_CHOICE_TASKS,
     NUMERICAL_TASKS,
     OPEN_TASK,
+    ROUTE_ADVICE_TASK,
     build_question_text,
     resolve_task,
     validate_options,
@@ -68,8 +69,8 @@ def make_record(*, id, question, options, answer, media, question_type=None, top
     try:
         question = validate_question(question)
         options = validate_options(options or [])
-        fits = (question_type in MULTIPLE_CHOICE_TASKS and options) or (question_type in NUMERICAL_TASKS
-                                                                         and not options)
+        fits = (question_type in MULTIPLE_CHOICE_TASKS and options) or (
+            question_type in (*NUMERICAL_TASKS, ROUTE_ADVICE_TASK) and not options)
         task = resolve_task(question_type if fits else None, question, options)  # a stale type is re-inferred
     except ValueError as exc:
         raise BadSample(f"record {id}: {exc}", source) from None
