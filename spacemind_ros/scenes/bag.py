@@ -5,6 +5,9 @@ Topics (one message each per frame, all stamped with the frame's time, header an
   /camera/camera_info  sensor_msgs/CameraInfo plumb_bob  frame_id camera_optical, no distortion
   /camera/depth        sensor_msgs/Image 32FC1           metres along the optical axis (REP-118)
   /camera/pose         geometry_msgs/PoseStamped         frame_id map: the camera_optical frame in the world
+  /camera/semantic     sensor_msgs/Image mono8           per pixel the class the renderer drew there
+                                                         (SEMANTIC_CLASSES: floor, ceiling, wall, then the object
+                                                         categories), the dense label of the category objective
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ IMAGE_TOPIC = "/camera/image_raw"
 INFO_TOPIC = "/camera/camera_info"
 DEPTH_TOPIC = "/camera/depth"
 POSE_TOPIC = "/camera/pose"
+SEMANTIC_TOPIC = "/camera/semantic"
 CAMERA_FRAME, WORLD_FRAME = "camera_optical", "map"
 STORAGES = ("mcap", "sqlite3")
 
@@ -53,7 +57,8 @@ class SceneBagWriter:
     def __enter__(self) -> "SceneBagWriter":
         self._writer.open()
         types = {IMAGE_TOPIC: "sensor_msgs/msg/Image", INFO_TOPIC: "sensor_msgs/msg/CameraInfo",
-                 DEPTH_TOPIC: "sensor_msgs/msg/Image", POSE_TOPIC: "geometry_msgs/msg/PoseStamped"}
+                 DEPTH_TOPIC: "sensor_msgs/msg/Image", POSE_TOPIC: "geometry_msgs/msg/PoseStamped",
+                 SEMANTIC_TOPIC: "sensor_msgs/msg/Image"}
         for topic, msgtype in types.items():
             self._conns[topic] = self._writer.add_connection(topic, msgtype, typestore=self.store)
         return self
@@ -69,8 +74,10 @@ class SceneBagWriter:
     def _write(self, topic: str, stamp_ns: int, msg) -> None:
         self._writer.write(self._conns[topic], stamp_ns, self.store.serialize_cdr(msg, msg.__msgtype__))
 
-    def write(self, stamp_ns: int, rgb: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, pose: Pose) -> None:
-        """One frame: ``rgb`` [H, W, 3] uint8, ``depth`` [H, W] float32 metres, its camera and camera-to-world pose."""
+    def write(self, stamp_ns: int, rgb: np.ndarray, depth: np.ndarray, intrinsics: Intrinsics, pose: Pose,
+              semantic: np.ndarray | None = None) -> None:
+        """One frame: ``rgb`` [H, W, 3] uint8, ``depth`` [H, W] float32 metres, its camera and camera-to-world pose,
+        and ``semantic`` [H, W] uint8 class ids (SEMANTIC_CLASSES) where given."""
         t = self.store.types
         h, w = rgb.shape[:2]
         header = self._header(stamp_ns, CAMERA_FRAME)
@@ -87,6 +94,10 @@ class SceneBagWriter:
             k=k.matrix.reshape(-1), r=np.eye(3).reshape(-1),
             p=np.array([k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]), binning_x=0, binning_y=0,
             roi=t["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)))
+        if semantic is not None:
+            self._write(SEMANTIC_TOPIC, stamp_ns, image(header=header, height=h, width=w, encoding="mono8",
+                                                        is_bigendian=0, step=w,
+                                                        data=np.ascontiguousarray(semantic, np.uint8).reshape(-1)))
         qx, qy, qz, qw = pose.quaternion()
         px, py, pz = (float(v) for v in pose.position)
         gm = "geometry_msgs/msg/"

@@ -59,3 +59,11 @@ CATEGORIES: dict[str, Category] = {c.name: c for c in (
     Category("stool", "cylinder", (0.32, 0.4), (0.32, 0.4), (0.45, 0.7), "free", (_c("e67e22"), _c("9c4f0e")),
              "grain", max_count=3),
 )}
+
+
+# Classes of a scene bag's /camera/semantic image: the room's surfaces, then the object categories in catalog order.
+SEMANTIC_CLASSES: tuple[str, ...] = ("floor", "ceiling", "wall", *CATEGORIES)
+
+
+def semantic_class(category: str) -> int:
+    return SEMANTIC_CLASSES.index(category)

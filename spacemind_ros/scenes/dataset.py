@@ -27,6 +27,7 @@ import numpy as np
 
 from spacemind_ros.scenes.bag import IMAGE_TOPIC, SceneBagWriter
 from spacemind_ros.scenes.camera import Intrinsics
+from spacemind_ros.scenes.catalog import SEMANTIC_CLASSES, semantic_class
 from spacemind_ros.scenes.generator import generate
 from spacemind_ros.scenes.preview import contact_sheet, thumbnail, top_down_map
 from spacemind_ros.scenes.questions import QUESTION_TYPES, make_questions, route_advice
@@ -37,7 +38,7 @@ from spacemind_ros.scenes.walk import Walk
 START_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z: the first frame's stamp
 VISIBLE_FRACTION = 0.002  # an object counts as seen in a frame when it covers this share of the pixels
 DATASET_NAME = "spacemind-synthetic"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: /camera/semantic in the bag, routes*.jsonl
 SHEET_FRAMES = 12
 
 
@@ -79,16 +80,22 @@ _worker: dict = {}
 
 
 def _start_worker(scene: Scene, walk: Walk, intrinsics: Intrinsics) -> None:
-    _worker.update(renderer=Renderer(scene, intrinsics), walk=walk, n=len(scene.objects))
+    _worker.update(renderer=Renderer(scene, intrinsics), walk=walk, n=len(scene.objects),
+                   classes=object_classes(scene))
 
 
-def _render_in_worker(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _render_in_worker(i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     frame = _worker["renderer"].render(_worker["walk"].pose(i))
-    return frame.rgb, frame.depth, frame.object_pixels(_worker["n"])
+    return frame.rgb, frame.depth, frame.object_pixels(_worker["n"]), frame.semantic(_worker["classes"])
+
+
+def object_classes(scene: Scene) -> np.ndarray:
+    """``[objects]`` each object's SEMANTIC_CLASSES id."""
+    return np.array([semantic_class(o.category) for o in scene.objects], np.uint8)
 
 
 def render_walk_parallel(scene: Scene, walk: Walk, intrinsics: Intrinsics, workers: int):
-    """``(frame index, rgb, depth, object pixel counts)`` in order, rendered by ``workers`` processes.
+    """``(frame index, rgb, depth, object pixel counts, semantic)`` in order, rendered by ``workers`` processes.
 
     The same renderer in each process gives the same bytes as :func:`render_walk`; at most 2 frames per worker are
     in flight, so memory does not grow with the walk's length.
@@ -145,11 +152,12 @@ def write_scene(seed: int, folder: str | Path, settings: SceneSettings = SceneSe
     if workers > 1:
         frames = render_walk_parallel(scene, walk, intrinsics, workers)
     else:
-        frames = ((i, f.rgb, f.depth, f.object_pixels(len(scene.objects))) for i, f in
+        classes = object_classes(scene)
+        frames = ((i, f.rgb, f.depth, f.object_pixels(len(scene.objects)), f.semantic(classes)) for i, f in
                   render_walk(scene, walk, intrinsics))
     with SceneBagWriter(folder / "bag", settings.storage, settings.compress) as bag:
-        for i, rgb, depth, counts in frames:
-            bag.write(int(walk.stamps_ns[i]), rgb, depth, intrinsics, walk.pose(i))
+        for i, rgb, depth, counts, semantic in frames:
+            bag.write(int(walk.stamps_ns[i]), rgb, depth, intrinsics, walk.pose(i), semantic)
             pixels[i] = counts
             if i in sheet_at:
                 thumbs.append((i, (walk.stamps_ns[i] - START_NS) / 1e9, thumbnail(rgb)))
@@ -223,7 +231,8 @@ def write_dataset(seed: int, count: int, out: str | Path, settings: SceneSetting
                 "count": count, "settings": asdict(settings), "heldout_fraction": heldout_fraction,
                 "splits": splits, "questions": len(index),
                 "question_types": {t: types.get(t, 0) for t in QUESTION_TYPES}, "image_topic": IMAGE_TOPIC,
-                "routes": {split: len(r) for split, r in split_routes.items()}}
+                "routes": {split: len(r) for split, r in split_routes.items()},
+                "semantic_classes": list(SEMANTIC_CLASSES)}
     (out / "dataset.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 

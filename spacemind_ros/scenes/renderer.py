@@ -32,6 +32,11 @@ class Frame:
     depth: np.ndarray
     surface: np.ndarray
 
+    def semantic(self, object_classes: np.ndarray) -> np.ndarray:
+        """``[H, W]`` uint8 class ids (SEMANTIC_CLASSES): floor 0, ceiling 1, wall 2, object i ``object_classes[i]``."""
+        lut = np.concatenate([np.array([0, 1] + [2] * (OBJECT - 2), np.uint8), object_classes.astype(np.uint8)])
+        return lut[self.surface]
+
     def object_pixels(self, num_objects: int) -> np.ndarray:
         """[num_objects] how many pixels show each object."""
         return np.bincount(self.surface.ravel(), minlength=OBJECT + num_objects)[OBJECT:OBJECT + num_objects]

@@ -10,7 +10,7 @@ import yaml
 
 CGMF_VARIANTS = ("none", "shallow", "token_weight", "geometric_bias", "full")
 TRAINABLE_PARTS = ("cgmf", "lora", "vision", "llm", "vggt")
-OBJECTIVES = ("answer", "geometry")
+OBJECTIVES = ("answer", "geometry", "category")
 
 
 def _f(default, help: str, **kw):
@@ -68,9 +68,11 @@ class TrainSection:
     micro_batch: int = _f(1, "samples per forward pass on one rank")
     max_grad_norm: float = _f(1.0, "gradient clipping (0 = off)")
     seed: int = _f(42, "seed of data order, dropout and every RNG")
-    objective: str = _f("answer", "answer (cross-entropy on the answer tokens) or geometry (VGGT's camera and depth "
-                                  "losses against the scenes' ground truth; data.train entries of format scenes)")
-    geometry_frames: int = _f(8, "views per sample of the geometry objective, spread over the walk")
+    objective: str = _f("answer", "answer (cross-entropy on the answer tokens), geometry (VGGT's camera and depth "
+                                  "losses against the scenes' ground truth) or category (InternViT's tokens against "
+                                  "the scenes' per-pixel classes); geometry and category read data.train entries of "
+                                  "format scenes")
+    geometry_frames: int = _f(8, "views per sample of the geometry and category objectives, spread over the walk")
     device: str = _f("auto", "auto (cuda if available), cpu, cuda, cuda:N (under torchrun: the local rank's GPU)")
     precision: str = _f("auto", "auto (bf16 autocast on GPU, fp32 on CPU), bf16, fp32")
     weights_dtype: str = _f("auto", "dtype of the frozen InternVL weights (ViT, projector, LLM): auto (bfloat16 on "

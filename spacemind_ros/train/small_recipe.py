@@ -81,7 +81,9 @@ def _same_scenes(index: dict, settings: dict) -> bool:
     seeds = [s for split in index.get("splits", {}).values() for s in split]
     width, height = (int(v) for v in settings["size"].split("x"))
     s = index.get("settings", {})
-    return (sorted(seeds) == list(range(settings["seed"], settings["seed"] + settings["count"]))
+    from spacemind_ros.scenes.dataset import GENERATOR_VERSION
+
+    return (index.get("generator_version") == GENERATOR_VERSION and sorted(seeds) == list(range(settings["seed"], settings["seed"] + settings["count"]))
             and (s.get("width"), s.get("height"), s.get("frames"), s.get("fps"))
             == (width, height, settings["frames"], settings["fps"]))
 

@@ -29,6 +29,7 @@ from spacemind_ros.train.distributed import (
     zero_loss,
 )
 from spacemind_ros.train.encoder_cache import EncoderCache, encoder_fingerprint
+from spacemind_ros.train.category_objective import CategoryDataset, CategoryLoss
 from spacemind_ros.train.geometry_objective import GeometryDataset, GeometryLoss, collate_geometry
 from spacemind_ros.train.loss_log import LossLog, plot_loss_curve
 from spacemind_ros.train.media import FrameCache
@@ -109,18 +110,22 @@ class Trainer:
         self.model, self.processor = build_training_model(config.model, device, self.weights_dtype)
         self.use_cgmf = config.model.cgmf_variant != "none"
         self.geometry = t.objective == "geometry"
+        self.category = t.objective == "category"
+        self.dense = self.geometry or self.category  # views of scene bags with the renderer's labels, no QA
         self.train_vision = "vision" in config.model.trainable
         if t.gradient_checkpointing:
             self.model.base.model.language_model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.loss_module = GeometryLoss(self.model) if self.geometry else AnswerLoss(self.model, self.use_cgmf)
+        self.loss_module = (GeometryLoss(self.model) if self.geometry else CategoryLoss(self.model) if self.category
+                            else AnswerLoss(self.model, self.use_cgmf))
         self.ddp = self.loss_module
         if self.dist.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
             self.ddp = DistributedDataParallel(self.loss_module,
                                                device_ids=[device.index] if device.type == "cuda" else None)
-        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        # The loss module's own parameters too: the category stage's token head trains beside the model.
+        self.trainable = [p for p in self.loss_module.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.trainable, lr=t.lr, betas=tuple(t.betas),
                                            weight_decay=t.weight_decay)
         self.sampling = sampling_config(config.data.sample_frames, config.data.drop_ends, config.data.min_frames)
@@ -135,7 +140,7 @@ class Trainer:
         self.frame_cache = FrameCache(config.data.frame_cache_mb << 20)
         self.train_records, self.eval_records = self._read_data()
         self.dataset = self._dataset(self.train_records)
-        self.collator = collate_geometry if self.geometry else Collator(self.processor.tokenizer.pad_token_id)
+        self.collator = collate_geometry if self.dense else Collator(self.processor.tokenizer.pad_token_id)
         per_step = t.micro_batch * self.dist.world_size
         if t.global_batch % per_step:
             raise ValueError(f"train.global_batch {t.global_batch} is not a multiple of micro_batch x world size "
@@ -185,11 +190,15 @@ class Trainer:
         return train, evals
 
     def _dataset(self, records):
-        if not self.geometry:
+        if not self.dense:
             return QADataset(records, self.processor, self.sampling, self.cache, self.frame_cache)
         bags = list(dict.fromkeys(r.media for r in records if r.media_kind == "bag"))  # one sample per scene
         if records and not bags:
-            raise ValueError("train.objective geometry needs scene bags (data entries of format scenes)")
+            raise ValueError(f"train.objective {self.cfg.train.objective} needs scene bags (data entries of format "
+                             "scenes)")
+        if self.category:
+            return CategoryDataset(bags, self.processor, self.model.tokens_per_frame,
+                                   self.cfg.train.geometry_frames, self.cfg.train.seed)
         return GeometryDataset(bags, self.processor, self.cfg.train.geometry_frames, self.cfg.train.seed)
 
     def _note_skipped(self, skipped: list[Skipped], what: str = "samples") -> None:
@@ -235,7 +244,7 @@ class Trainer:
         module = module or self.ddp
         if not batch.get("samples"):
             return module(None)
-        if self.geometry:
+        if self.dense:
             return module(batch)
         features = self.features(batch)
         on = {k: batch[k].to(self.dist.device) for k in ("input_ids", "labels", "attention_mask")}
@@ -245,7 +254,7 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------------------------
     def _loader(self, start_sample: int) -> DataLoader:
         self.sampler.set_epoch(self.epoch, start_sample)
-        if self.geometry:
+        if self.dense:
             self.dataset.epoch = self.epoch  # each epoch draws other views of every scene
         return DataLoader(self.dataset, batch_size=self.cfg.train.micro_batch, sampler=self.sampler,
                           collate_fn=self.collator, num_workers=self.cfg.data.num_workers,
@@ -353,10 +362,11 @@ class Trainer:
     def evaluate(self) -> float:
         """Mean answer-token loss on the held-out split (sharded over ranks). Where the evaluation tool's official
         VSI-Bench scorer is installed (``spacemind_ros.eval.scoring``), each VSI-Bench question is also answered
-        greedily (16 tokens, like the benchmark) and scored; the mean lands in ``self.last_eval_score``."""
+        greedily (16 tokens, like the benchmark) and scored; the mean lands in ``self.last_eval_score`` (the category
+        stage: the share of held-out tokens whose commonest class the head names)."""
         records = self.eval_records[: self.cfg.train.eval_max_samples]
         dataset = self._dataset(records)
-        scorer = _official_scorer() if self.cfg.train.eval_generate and not self.geometry else None
+        scorer = _official_scorer() if self.cfg.train.eval_generate and not self.dense else None
         self.loss_module.eval()
         total = count = score = scored = unscorable = 0.0
         for i in range(self.dist.rank, len(dataset), self.dist.world_size):
@@ -366,6 +376,10 @@ class Trainer:
                 continue
             total += float(self.micro_loss(batch, self.loss_module))
             count += 1
+            if self.category:  # the score is the share of tokens whose commonest class the head names
+                right, tokens = self.loss_module.accuracy(batch)
+                score, scored = score + right, scored + tokens
+                continue
             if scorer is None:
                 continue
             rec = records[i]

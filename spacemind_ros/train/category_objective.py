@@ -1,0 +1,143 @@
+"""The category stage: InternViT (+ projector) learns what each visual token shows, from the renderer's own labels.
+
+A scene bag carries ``/camera/semantic`` (per pixel a SEMANTIC_CLASSES id: floor, ceiling, wall, then the object
+categories). A visual token covers one cell of a ``g x g`` grid over the (stretched) frame, row-major, g =
+sqrt(tokens per frame) (pixel shuffle keeps that order); its target is the share of each class among the cell's
+pixels. A linear head on the projected tokens (``[N, M, d_v] -> [N, M, classes]``) is trained with the soft
+cross-entropy against those shares. The head exists only during this stage: the served model never has it.
+
+A sample is ``frames`` views of one scene's bag, spread over the walk (a seeded draw per epoch), as in the geometry
+stage.
+"""
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from spacemind_ros.train.data import Skipped
+from spacemind_ros.train.distributed import zero_loss
+from spacemind_ros.train.geometry_objective import spread_picks
+
+IMAGE_TOPIC, SEMANTIC_TOPIC = "/camera/image_raw", "/camera/semantic"
+FIRST_OBJECT_CLASS = 3  # SEMANTIC_CLASSES: floor, ceiling, wall, then the object categories
+
+
+def num_classes() -> int:
+    from spacemind_ros.scenes.catalog import SEMANTIC_CLASSES
+
+    return len(SEMANTIC_CLASSES)
+
+
+def read_labelled_views(bag: str | Path, picks: Sequence[int] | Callable[[int], Sequence[int]]):
+    """``[(rgb [H, W, 3] uint8, classes [H, W] uint8)]`` for ``picks`` (indices of the image messages, or a function
+    of their count). ValueError naming the bag when it has no semantic topic or a frame lacks its label."""
+    from rosbags.highlevel import AnyReader
+
+    from spacemind_ros.images import image_msg_to_array, image_msg_to_rgb8
+
+    with AnyReader([Path(bag)]) as reader:
+        conns = {c.topic: c for c in reader.connections if c.topic in (IMAGE_TOPIC, SEMANTIC_TOPIC)}
+        if SEMANTIC_TOPIC not in conns or IMAGE_TOPIC not in conns:
+            raise ValueError(f"{bag}: no {SEMANTIC_TOPIC} (generate the scenes again: spacemind-scenes writes it "
+                             "since generator version 2)")
+        stamps = [ts for _, ts, _ in reader.messages(connections=[conns[IMAGE_TOPIC]])]
+        picks = picks(len(stamps)) if callable(picks) else picks
+        keep = {stamps[i] for i in picks}
+        got: dict[str, dict[int, object]] = {IMAGE_TOPIC: {}, SEMANTIC_TOPIC: {}}
+        for conn, ts, raw in reader.messages(connections=list(conns.values())):
+            if ts in keep:
+                got[conn.topic][ts] = reader.deserialize(raw, conn.msgtype)
+    views = []
+    for ts in (stamps[i] for i in picks):
+        if ts not in got[SEMANTIC_TOPIC]:
+            raise ValueError(f"{bag}: the frame at {ts} ns has no semantic label")
+        label = got[SEMANTIC_TOPIC][ts]
+        views.append((image_msg_to_rgb8(got[IMAGE_TOPIC][ts]),
+                      np.asarray(image_msg_to_array(label), np.uint8).reshape(label.height, label.width)))
+    return views
+
+
+def token_targets(classes: np.ndarray, grid: int, n_classes: int) -> torch.Tensor:
+    """``[H, W]`` class ids -> ``[grid * grid, n_classes]`` class shares per token cell (row-major; cells split
+    the frame into equal fractions, as the square resize for InternViT stretches it)."""
+    # A label map smaller than the grid is repeated first (nearest upscaling), so every cell has pixels.
+    classes = np.repeat(np.repeat(classes, -(-grid // classes.shape[0]), 0), -(-grid // classes.shape[1]), 1)
+    h, w = classes.shape
+    rows = (np.arange(h) * grid // h)[:, None]
+    cols = (np.arange(w) * grid // w)[None, :]
+    cell = (rows * grid + cols).ravel()
+    counts = np.zeros((grid * grid, n_classes), np.float32)
+    np.add.at(counts, (cell, classes.ravel().astype(np.int64)), 1.0)
+    return torch.from_numpy(counts / counts.sum(1, keepdims=True))
+
+
+class CategoryDataset(Dataset):
+    """One sample per (scene bag, epoch draw): ``{"pixels": [S, 3, V, V], "targets": [S, M, classes]}``."""
+
+    def __init__(self, bags: list[str], processor, tokens_per_frame: int, frames: int = 8, seed: int = 0):
+        self.bags, self.processor, self.frames, self.seed = bags, processor, frames, seed
+        self.grid = int(round(tokens_per_frame ** 0.5))
+        if self.grid * self.grid != tokens_per_frame:
+            raise ValueError(f"{tokens_per_frame} tokens a frame is not a square grid")
+        self.classes = num_classes()
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.bags)
+
+    def __getitem__(self, i: int):
+        bag = self.bags[i]
+        try:
+            rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
+            views = read_labelled_views(bag, lambda n: spread_picks(n, self.frames, rng))
+            return {"index": i, "id": Path(bag).parent.name, "file": bag,
+                    "pixels": torch.stack([self.processor.internvl_pixels(rgb) for rgb, _ in views]),
+                    "targets": torch.stack([token_targets(c, self.grid, self.classes) for _, c in views])}
+        except Exception as exc:  # noqa: BLE001 - one unreadable bag is one skipped sample, named
+            return Skipped(Path(bag).parent.name, bag, f"{type(exc).__name__}: {exc}")
+
+
+class CategoryLoss(nn.Module):
+    """The trainer's module for the category stage: views -> soft cross-entropy of the token head (scalar)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        d_v = model.base.config.text_config.hidden_size  # the projector's output width
+        self.head = nn.Linear(d_v, num_classes())  # trained here, never saved with the model
+        self.head.to(device=next(model.parameters()).device)
+
+    def forward(self, batch: dict | None, features=None) -> torch.Tensor:
+        if batch is None:
+            return zero_loss(self.model) + 0.0 * self.head.weight.sum()
+        total = 0.0
+        for s in batch["samples"]:
+            tokens = self.model.visual_tokens(s["pixels"])
+            logits = self.head(tokens.to(self.head.weight.dtype))
+            total = total + soft_cross_entropy(logits, s["targets"].to(logits.device))
+        return total / max(1, len(batch["samples"]))
+
+    @torch.no_grad()
+    def accuracy(self, batch: dict) -> tuple[int, int]:
+        """(object tokens whose class the head names, object tokens) over a batch: tokens whose commonest class is an
+        object category (floor, ceiling and wall would make a constant guess look good)."""
+        right = count = 0
+        for s in batch["samples"]:
+            logits = self.head(self.model.visual_tokens(s["pixels"]).to(self.head.weight.dtype))
+            truth = s["targets"].argmax(-1)
+            objects = truth >= FIRST_OBJECT_CLASS
+            right += int((logits.argmax(-1).cpu() == truth)[objects].sum())
+            count += int(objects.sum())
+        return right, count
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over tokens of ``-sum_c p_c log softmax(logits)_c``."""
+    return -(targets * F.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
