@@ -24,7 +24,7 @@ def test_same_seed_gives_identical_messages_and_questions_and_other_seeds_differ
     write_scene(7, tmp_path / "b", SMALL)
     write_scene(8, tmp_path / "c", SMALL)
     a, b, c = (raw_messages(tmp_path / x / "bag") for x in "abc")
-    assert len(a) == 4 * SMALL.frames and a == b
+    assert len(a) == 5 * SMALL.frames and a == b  # image, camera_info, depth, pose, semantic
     assert [m for m in a if m[0] == IMAGE_TOPIC] != [m for m in c if m[0] == IMAGE_TOPIC]
     qa, qb, qc = ((tmp_path / x / "questions.jsonl").read_bytes() for x in "abc")
     assert qa == qb and qa != qc

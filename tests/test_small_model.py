@@ -86,26 +86,33 @@ def test_answers_on_a_held_out_scene_are_the_shipped_ones(small, held_out):
     assert all(by_id[rid]["ground_truth"] == truth for rid, truth in PINNED.items())  # right answers, not any
 
 
-@pytest.mark.timeout(900)  # six scenes, three stages, five rungs and their evaluations: about 2 min on 2 cores
+@pytest.mark.timeout(900)  # six scenes, four stages, the blind twin, one rung, five checks: about 3 min on 2 cores
 def test_the_recipe_runs_in_its_ci_length(tmp_path):
     done = subprocess.run([sys.executable, "-m", "spacemind_ros.train.small_recipe", "--quick", "--ladder",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+                           "--rungs", "none", "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    for stage in ("1-geometry", "2-vision-llm", "3-cgmf-lora"):
-        assert (tmp_path / stage / "final" / "spacemind_config.json").is_file()
-    model, _ = load_model(tmp_path / "3-cgmf-lora" / "final")
+    for stage in ("1-geometry", "2-vision-llm", "3-category", "4-qa", "blind", "ladder-none"):
+        assert (tmp_path / stage / "final" / "spacemind_config.json").is_file(), stage
+    model, _ = load_model(tmp_path / "4-qa" / "final")
     assert model.config.preset == "small" and model.config.cgmf.camera_gate
     table = (tmp_path / "ladder.md").read_text()
-    assert table.startswith("| task | prior | majority | none | shallow | token_weight | geometric_bias | full |")
+    assert table.startswith("| task | n | full | blind twin | none | blind twin - full | none - full | random | "
+                            "majority | prior |")
     assert "| overall |" in table and (tmp_path / "ladder.png").stat().st_size > 10_000
+    checks = (tmp_path / "checks.md").read_text()
+    assert checks.startswith("| task | n | clean | blind | shuffle | single | camera_noise:2 | camera_noise:5 |")
     recipe = json.loads((tmp_path / "recipe.json").read_text())
-    assert set(recipe["ladder"]) == {"none", "shallow", "token_weight", "geometric_bias", "full"}
+    assert {"full", "blind twin", "none", "baseline:prior"} <= set(recipe["ladder"])
+    assert set(recipe["checks"]) >= {"clean", "blind", "shuffle", "single", "camera_noise:2", "camera_noise:5"}
+    assert recipe["routes"]["routes"] > 0 and set(recipe["routes"]) >= {"exact", "actions", "non_empty"}
+    # the blind twin trained on grey frames only: its encoder cache is its own
+    assert json.loads((tmp_path / "blind" / "summary.json").read_text())["steps"] > 0
     # the ladder's rungs differ only in CGMF; the 'none' rung's CGMF never trained
     from safetensors.torch import load_file
 
     out_proj = load_file(str(tmp_path / "ladder-none" / "final" / "cgmf.safetensors"))["output_proj.weight"]
     assert not out_proj.any()
-    assert Path(tmp_path / "scenes" / "heldout.jsonl").is_file()
+    assert Path(tmp_path / "scenes" / "routes_heldout.jsonl").is_file()
 
 
 @pytest.mark.timeout(900)

@@ -23,20 +23,22 @@ class Run:
     result: ScoreResult
 
 
-def load_runs(folders: list[Path], prior=None, prior_of_evaluated: bool = False) -> list[Run]:
-    """Score each run folder; ValueError names a folder without predictions."""
-    runs, names = [], set()
-    for folder in folders:
+def load_runs(folders: list[Path], prior=None, prior_of_evaluated: bool = False,
+              names: list[str] | None = None) -> list[Run]:
+    """Score each run folder; ValueError names a folder without predictions. ``names``: the runs' names (default:
+    their perturbation, or the folder's name)."""
+    runs, taken = [], set()
+    for k, folder in enumerate(folders):
         predictions = folder / "predictions.jsonl"
         if not predictions.is_file():
             raise ValueError(f"{folder}: no predictions.jsonl (is it a spacemind-eval run folder?)")
         meta = {}
         if (folder / "run.json").is_file():
             meta = json.loads((folder / "run.json").read_text()).get("settings", {})
-        name = meta.get("perturbation") or folder.name
-        if name in names:  # two clean runs of different models: tell them apart by folder
+        name = names[k] if names else meta.get("perturbation") or folder.name
+        if name in taken:  # two clean runs of different models: tell them apart by folder
             name = f"{name} ({folder.name})"
-        names.add(name)
+        taken.add(name)
         runs.append(Run(folder, name, str(meta.get("model", "?")),
                         score_records(predictions, prior, prior_of_evaluated)))
     return runs

@@ -51,6 +51,8 @@ class DataSection:
     drop_ends: int = _f(1, "frames dropped at each end of the sample (paper: 1 -> 32 frames)")
     min_frames: int = _f(4, "samples with fewer readable frames are skipped")
     num_workers: int = _f(0, "DataLoader worker processes per rank (decode videos and bags in the background)")
+    blank_frames: bool = _f(False, "replace every frame by a constant grey image (the blind twin: the same recipe "
+                                   "without the scene)")
     frame_cache_mb: int = _f(0, "keep decoded sampled frames in memory up to this many MB per process (0 = off): the "
                                 "questions of one video share them (pays on small models, where decoding dominates)")
 
@@ -207,8 +209,10 @@ _8B = ["model.preset=spacemind-8b", "model.internvl_path=/models/InternVL3-8B-hf
        "{format: sqa3d, path: /data/sqa3d/v1_balanced_questions_train_scannetv2.json, "
        "annotations: /data/sqa3d/v1_balanced_sqa_annotations_train_scannetv2.json, media_root: /data/scannet/videos, "
        "media_pattern: '{scene_id}.mp4'}]"]
-# The small recipe (spacemind_ros.train.small_recipe): scenes at 160x120, 64 frames each, seeds 1000-1399; training
-# reads the first 4000 training questions (about 200 scenes) and 16 frames per question (18 sampled, ends dropped).
+# The small recipe (spacemind_ros.train.small_recipe): scenes at 160x120, 64 frames each, seeds 1000-1399; 16 frames
+# per question (18 sampled, ends dropped). Stages 1-2 as first shipped (stage 2 reads the first 4000 training
+# questions); stage 3 teaches InternViT the renderer's classes; stage 4 trains the LLM with full CGMF on every
+# training question and route, encoders frozen and cached.
 SMALL_SCENES = "runs/small/scenes"
 SMALL_COMMON = ["model.preset=small", "train.warmup_ratio=0.05", "train.weight_decay=0.01", "output.save_every=0",
                 "output.keep_last=1", "data.sample_frames=18", "data.frame_cache_mb=1024",
@@ -221,10 +225,17 @@ SMALL_STAGES = [
     ("small-2-vision-llm", "InternViT, projector and LLM learn the scene QA, without CGMF",
      ["model.init_from=runs/small/1-geometry/final", "model.trainable=[vision, llm]", "model.cgmf_variant=none",
       "train.lr=1e-3", "train.global_batch=16", "train.epochs=1", "output.dir=runs/small/2-vision-llm"]),
-    ("small-3-cgmf-lora", "the paper's recipe on top: encoders and LLM frozen, CGMF and LoRA train",
-     ["model.init_from=runs/small/2-vision-llm/final", "model.trainable=[cgmf, lora]", "model.cgmf_variant=full",
-      "model.lora_r=16", "train.lr=1e-3", "train.global_batch=16", "train.epochs=0.5",
-      "train.encoder_cache=runs/small/encoder_cache", "output.dir=runs/small/3-cgmf-lora"]),
+    ("small-3-category", "InternViT and projector learn each token's classes from the renderer's labels",
+     ["model.init_from=runs/small/2-vision-llm/final", "model.trainable=[vision]", "model.cgmf_variant=none",
+      "train.objective=category", "train.geometry_frames=8", "train.lr=1e-3", "train.global_batch=4",
+      "train.epochs=10", f"data.train=[{{format: scenes, path: {SMALL_SCENES}/train.jsonl}}]",
+      "output.dir=runs/small/3-category"]),
+    ("small-4-qa", "encoders frozen and cached; LLM and full CGMF learn every training question and route",
+     ["model.init_from=runs/small/3-category/final", "model.trainable=[llm, cgmf]", "model.cgmf_variant=full",
+      "train.lr=1e-3", "train.global_batch=16", "train.micro_batch=8", "train.epochs=2",
+      f"data.train=[{{format: scenes, path: {SMALL_SCENES}/train.jsonl}}, "
+      f"{{format: scenes, path: {SMALL_SCENES}/routes_train.jsonl}}]", "train.eval_max_samples=200",
+      "train.encoder_cache=runs/small/encoder_cache", "output.dir=runs/small/4-qa"]),
 ]
 SHIPPED = {
     "spacemind-8b": ("The paper's recipe (full CGMF): InternVL3-8B + VGGT-1B, 2 epochs, lr 2e-5, global batch 64, "
@@ -241,8 +252,9 @@ SHIPPED = {
                      "data.train=[{format: scenes, path: scenes/train.jsonl}]",
                      "data.eval=[{format: scenes, path: scenes/heldout.jsonl}]",
                      "train.encoder_cache=runs/tiny-scenes/encoder_cache"]),
-    **{name: (f"The small recipe, stage {i + 1} of 3 ({what}); python -m spacemind_ros.train.small_recipe runs the "
-              "three in order\n(and makes the scenes first): README, 'The small model'.\nspacemind-train --config "
+    **{name: (f"The small recipe, stage {i + 1} of {len(SMALL_STAGES)} ({what}); python -m "
+              "spacemind_ros.train.small_recipe runs them in order\n(and makes the scenes first): README, 'The small "
+              "model'.\nspacemind-train --config "
               f"config/train/{name}.yaml", SMALL_COMMON + overrides)
        for i, (name, what, overrides) in enumerate(SMALL_STAGES)},
 }

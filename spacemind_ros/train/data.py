@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
@@ -41,11 +42,14 @@ def tokenize_sample(processor, num_frames: int, record: QARecord) -> tuple[torch
     return torch.cat([prompt, answer]), labels
 
 
+BLANK_GREY = 128  # the VSI-Bench blind test's grey, as spacemind-eval run --perturb blind
+
+
 class QADataset(Dataset):
     def __init__(self, records: list[QARecord], processor, sampling: WindowConfig,
-                 cache: EncoderCache | None = None, frame_cache: FrameCache | None = None):
+                 cache: EncoderCache | None = None, frame_cache: FrameCache | None = None, blank: bool = False):
         self.records, self.processor, self.sampling, self.cache = records, processor, sampling, cache
-        self.frame_cache = frame_cache
+        self.frame_cache, self.blank = frame_cache, blank
 
     def __len__(self) -> int:
         return len(self.records)
@@ -63,6 +67,8 @@ class QADataset(Dataset):
                 frames = sampled_frames(rec.media_kind, rec.media, self.sampling, rec.topic, rec.until_ns,
                                         self.frame_cache)
                 n = len(frames)
+                if self.blank:  # the blind twin: the frames' count and size, none of their content
+                    frames = [np.full_like(f, BLANK_GREY) for f in frames]
                 item["pixel_values"] = torch.stack([self.processor.internvl_pixels(f) for f in frames])
                 item["vggt_pixels"] = self.processor.vggt_pixels(frames)
                 item["cache_key"] = key

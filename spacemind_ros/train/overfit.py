@@ -48,10 +48,11 @@ def overfit_check(out: Path, model_dir: Path | None = None, per_scene: int = 8, 
     questions = scenes / "overfit.jsonl"
     questions.write_text("".join(json.dumps(r) + "\n" for r in picked))
     entry = json.dumps({"format": "scenes", "path": str(questions)})
-    config = stage_config("small-3-cgmf-lora", out, [
+    config = stage_config("small-4-qa", out, [
         f"model.init_from={model_dir or small_checkpoint()}", "model.trainable=[llm, cgmf]",
         f"train.max_steps={steps}", "train.epochs=1000", "train.global_batch=8", "train.micro_batch=8",
-        "train.lr=0.002", "train.warmup_ratio=0.05", f"train.encoder_cache={out / 'encoder_cache'}",
+        "train.lr=0.002", "train.warmup_ratio=0.05", "model.cgmf_variant=full",
+        f"train.encoder_cache={out / 'encoder_cache'}",
         "train.eval_generate=false", f"output.dir={out / 'run'}", "output.progress_bar=false",
         "output.tensorboard=false", "output.log_every=20", f"data.train=[{entry}]", "data.eval=[]"])
     summary = Trainer(config).fit()

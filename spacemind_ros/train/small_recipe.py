@@ -1,19 +1,27 @@
-"""The small model, end to end, in one command: scenes, the three training stages, the ablation ladder, the scores.
+"""The small model, end to end, in one command: plumbing check, scenes, four training stages, the comparison.
 
 ``python -m spacemind_ros.train.small_recipe [--out runs/small] [--ladder] [--install] [--quick]``
 
+0. the plumbing check (``spacemind_ros.train.overfit``): 32 questions learnt by heart and answered through the
+   serving path, or the recipe stops.
 1. scenes: ``spacemind-scenes generate`` seeds 1000-1399 at 160x120, 64 frames at 4 fps (about 10% held out by
-   the seed hash); kept when ``OUT/scenes/dataset.json`` already has these settings.
+   the seed hash; bags with the renderer's per-pixel classes, route ground truth); kept when ``OUT/scenes`` already
+   has these settings and generator version.
 2. the stages of ``config/train/small-*.yaml`` in order, each starting from the one before (``model.init_from``):
-   VGGT's geometry, then InternViT + projector + LLM on the scene QA, then CGMF + LoRA (the paper's recipe).
-3. ``--ladder``: the last stage again for each CGMF variant (``none`` = LoRA alone, CGMF kept at identity), same
-   data and steps, all from stage 2; every rung scored on the held-out scenes by the evaluation tool (offline,
-   16 frames); ``OUT/ladder.md``, ``OUT/ladder.json`` and ``OUT/ladder.png``.
-4. ``--install``: the stage-3 model becomes the package's small checkpoint (InternVL weights in bfloat16, like the
+   VGGT's geometry; InternViT + projector + LLM on 4000 questions; InternViT's token classes (category
+   objective); then encoders frozen and cached while the LLM and full CGMF learn every training question and route
+   for two epochs. The held-out scenes are scored (``OUT/eval/full``) and the held-out routes
+   (``OUT/eval/routes``).
+3. ``--ladder``: stage 4 again with every frame grey (the blind twin) and once per CGMF variant (``--rungs``), and
+   the full model under the paper's checks (grey frames, shuffled frames, one frame, camera-token noise of 2 and 5
+   degrees); each scored on the held-out scenes beside the training split's prior: ``OUT/ladder.md|png|json`` and
+   ``OUT/checks.md|png|json``.
+4. ``--install``: the stage-4 model becomes the package's small checkpoint (InternVL weights in bfloat16, like the
    InternVL3-hf checkpoints; VGGT and CGMF in float32), with ``recipe.json`` (command, seeds, counts, times).
 
 ``--quick`` is the CI version: six scenes, two steps a stage, eight frames a question; it proves the command works,
-not that the model learns. Paths in the configs start with ``runs/small``; ``--out`` moves all of them.
+not that the model learns. Paths in the configs start with ``runs/small``; ``--out`` moves all of them. A stage
+whose ``final/`` exists is not trained again (delete its folder to retrain it).
 """
 from __future__ import annotations
 
@@ -34,7 +42,8 @@ LADDER = ("none", "shallow", "token_weight", "geometric_bias", "full")
 SCENES = dict(seed=1000, count=400, size="160x120", frames=64, fps=4.0, heldout_fraction=0.1)
 QUICK_SCENES = dict(SCENES, count=6, frames=24)
 EVAL_FRAMES = 16
-QUICK = ["train.max_steps=2", "train.epochs=1", "train.global_batch=2", "data.sample_frames=10",
+CHECKS = ("blind", "shuffle", "single", "camera_noise:2", "camera_noise:5")  # the paper's robustness checks
+QUICK = ["train.max_steps=2", "train.epochs=1", "train.global_batch=2", "train.micro_batch=1", "data.sample_frames=10",
          "train.geometry_frames=3", "train.eval_max_samples=2", "output.progress_bar=false", "output.tensorboard=false"]
 
 
@@ -125,50 +134,6 @@ def geometry_check(out: Path, heldout: Path, bags: int) -> dict:
     return {"trained": trained, "initialisation": untrained}
 
 
-def ladder_table(scores: dict) -> str:
-    """Markdown: one row per task and overall; columns the training-split prior, the majority letter and the rungs
-    (official VSI-Bench scores, 0-100; '-' where a baseline does not cover a task)."""
-    from spacemind_ros.eval.scoring import TASKS
-
-    rungs = [r for r in LADDER if r in scores]
-    baselines = scores[rungs[0]]["baselines"]
-    names = [b for b in ("prior", "majority") if b in baselines]
-    lines = ["| task | " + " | ".join(names + rungs) + " |", "|---|" + "---:|" * len(names + rungs)]
-    for task in (*TASKS, "overall"):
-        cells = [baselines[b].get(task) for b in names] + [scores[r]["scores"].get(task) for r in rungs]
-        lines.append(f"| {task} | " + " | ".join("-" if c is None else f"{c:.1f}" for c in cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def plot_ladder(scores: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from spacemind_ros.eval.scoring import TASKS
-
-    rungs = [r for r in LADDER if r in scores]
-    tasks = [*TASKS, "overall"]
-    series = {"prior (training split)": [scores[rungs[0]]["baselines"].get("prior", {}).get(t, 0.0) for t in tasks]}
-    series.update({r: [scores[r]["scores"].get(t, 0.0) for t in tasks] for r in rungs})
-    x, width = np.arange(len(tasks)), 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(13, 4.5))
-    for i, (name, values) in enumerate(series.items()):
-        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name,
-               color="lightgray" if name.startswith("prior") else None)
-    ax.set_xticks(x, [t.replace("object_", "").replace("_", "\n") for t in tasks], fontsize=8)
-    ax.set_ylabel("VSI-Bench score (official, 0-100)")
-    ax.set_title("small SpaceMind on held-out synthetic scenes: the CGMF ablation ladder")
-    ax.legend(ncol=len(series), fontsize=8, loc="upper left")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def install(final: Path, dest: Path, recipe: dict) -> Path:
     """Copy a stage-3 folder to ``dest`` without its trainer state; InternVL's weights become bfloat16."""
     import torch
@@ -193,50 +158,93 @@ def install(final: Path, dest: Path, recipe: dict) -> Path:
     return dest
 
 
+def comparison(out: Path, folders: dict[str, Path], prior: Path, name: str) -> dict:
+    """``OUT/<name>.md``, ``.png`` and ``.json``: the runs side by side (spacemind_ros.eval.compare) with the
+    training split's prior; returns {run: {task: score}}."""
+    from spacemind_ros.eval.baselines import Prior
+    from spacemind_ros.eval.compare import comparison_table, load_runs, plot_comparison
+
+    runs = load_runs(list(folders.values()), Prior.from_file(prior)[0], names=list(folders))
+    table = comparison_table(runs)
+    (out / f"{name}.md").write_text(table + "\n")
+    plot_comparison(runs, out / f"{name}.png")
+    scores = {r.name: r.result.official.summary() for r in runs}
+    scores.update({f"baseline:{b}": base.scores for b, base in runs[0].result.baselines.items()})
+    (out / f"{name}.json").write_text(json.dumps(scores, indent=1) + "\n")
+    print(table)
+    return scores
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m spacemind_ros.train.small_recipe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/small", help="folder for scenes, stages, ladder (default runs/small)")
-    parser.add_argument("--ladder", action="store_true", help="also train and score the CGMF ablation ladder")
+    parser.add_argument("--ladder", action="store_true",
+                        help="also the README's comparison: the blind twin, the CGMF ladder and the perturbation "
+                             "checks, each scored on the held-out scenes against the training split's prior")
+    parser.add_argument("--rungs", default=",".join(r for r in LADDER if r != "full"),
+                        help="ladder rungs trained besides full (comma-separated; '' for none)")
     parser.add_argument("--install", action="store_true", help="make the result the package's small checkpoint")
     parser.add_argument("--quick", action="store_true", help="CI version: 6 scenes, 2 steps a stage")
+    parser.add_argument("--skip-overfit", action="store_true", help="skip the plumbing check (it runs first)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     out = Path(args.out).resolve()
     started = time.perf_counter()
+    result = {"command": " ".join(["python -m spacemind_ros.train.small_recipe", *(argv or sys.argv[1:])])}
+    if not (args.quick or args.skip_overfit):
+        from spacemind_ros.train.overfit import overfit_check
+
+        check = overfit_check(out / "overfit")
+        result["overfit"] = {k: v for k, v in check.items() if k != "wrong"}
+        if not check["passed"]:
+            raise SystemExit(f"the plumbing check failed ({check['exact']} of {check['questions']} exact): "
+                             f"see {out / 'overfit' / 'overfit.json'}; fix that before a long run")
     scene_settings = QUICK_SCENES if args.quick else SCENES
     generate_scenes(out, scene_settings)
+    result["scenes"] = scene_settings
     quick = QUICK if args.quick else []
     configs = {name: stage_config(name, out, quick) for name, _, _ in SMALL_STAGES}
     summaries = {}
     for name, config in configs.items():
         summaries[name] = train(config)  # its summary.json when trained before
         log.info("%s: %.0f s of training", name, summaries[name]["seconds"])
-    final = out / "3-cgmf-lora" / "final"
-    heldout = out / "scenes" / "heldout.jsonl"
+    final = out / "4-qa" / "final"
+    heldout, prior = out / "scenes" / "heldout.jsonl", out / "scenes" / "train.jsonl"
     frames = 8 if args.quick else EVAL_FRAMES
-    keys = ("seconds", "steps", "samples_seen", "train_samples", "eval_loss")
-    result = {"command": " ".join(["python -m spacemind_ros.train.small_recipe", *(argv or sys.argv[1:])]),
-              "scenes": scene_settings,
-              "stages": {n: {**{k: s.get(k) for k in keys}, "seed": configs[n].train.seed}
-                         for n, s in summaries.items()}}
+    limit = 8 if args.quick else None
+    keys = ("seconds", "steps", "samples_seen", "train_samples", "eval_loss", "eval_score", "note")
+    result["stages"] = {n: {**{k: s[k] for k in keys if k in s}, "seed": configs[n].train.seed}
+                        for n, s in summaries.items()}
     result["geometry"] = geometry_check(out, heldout, 2 if args.quick else 20)
+    evaluate(final, heldout, out / "eval" / "full", frames, limit)
+    from spacemind_ros.eval.routes import run_routes
+
+    result["routes"] = run_routes(out / "scenes" / "routes_heldout.jsonl", out / "eval" / "routes",
+                                  model_path=str(final), limit=4 if args.quick else None)
     if args.ladder:
-        scores = {}
-        for rung in LADDER:
-            folder = final if rung == "full" else out / f"ladder-{rung}" / "final"
-            if rung != "full":
-                train(stage_config("small-3-cgmf-lora", out, quick + [
-                    f"model.cgmf_variant={rung}", f"output.dir={out / f'ladder-{rung}'}"]))
-            res = evaluate(folder, heldout, out / "eval" / rung, frames, limit=8 if args.quick else None,
-                           prior_from=out / "scenes" / "train.jsonl")
-            scores[rung] = {"scores": res.official.summary(), "questions": res.records,
-                            "baselines": {n: b.scores for n, b in res.baselines.items()}}
-        (out / "ladder.json").write_text(json.dumps(scores, indent=1) + "\n")
-        (out / "ladder.md").write_text(ladder_table(scores))
-        plot_ladder(scores, out / "ladder.png")
-        result["ladder"] = {r: s["scores"]["overall"] for r, s in scores.items()}
-        print(ladder_table(scores))
+        # The blind twin: stage 4 again, every frame grey; the ladder: stage 4 again per CGMF variant.
+        variants = {"blind twin": ["data.blank_frames=true", f"output.dir={out / 'blind'}"]}
+        variants.update({rung: [f"model.cgmf_variant={rung}", f"output.dir={out / f'ladder-{rung}'}"]
+                         for rung in filter(None, args.rungs.split(","))})
+        folders = {}
+        for name, overrides in variants.items():
+            summary = train(stage_config("small-4-qa", out, quick + overrides))
+            result["stages"][f"small-4-qa ({name})"] = {k: summary[k] for k in keys if k in summary}
+            folders[name] = Path(overrides[-1].split("=", 1)[1])
+            evaluate(folders[name] / "final", heldout, out / "eval" / name.replace(" ", "-"), frames, limit)
+        result["ladder"] = comparison(out, {"full": out / "eval" / "full"} | {
+            n: out / "eval" / n.replace(" ", "-") for n in folders}, prior, "ladder")
+        checks = {"clean": out / "eval" / "full"}
+        for spec in CHECKS:
+            folder = out / "eval" / f"full-{spec.replace(':', '-')}"
+            from spacemind_ros.eval.cli import main as eval_main
+
+            eval_main(["run", "--questions", str(heldout), "--model", str(final), "--frames", str(frames), "--out",
+                       str(folder), "--quiet", "--perturb", spec, "--no-report"]
+                      + (["--limit", str(limit)] if limit else []))
+            checks[spec] = folder
+        result["checks"] = comparison(out, checks, prior, "checks")
     result["seconds"] = round(time.perf_counter() - started, 1)
     (out / "recipe.json").write_text(json.dumps(result, indent=1) + "\n")
     if args.install:

@@ -131,7 +131,8 @@ class Trainer:
         self.sampling = sampling_config(config.data.sample_frames, config.data.drop_ends, config.data.min_frames)
         self.cache = None
         if t.encoder_cache:
-            fp = encoder_fingerprint(self.model, self.weights_dtype) + ("" if self.use_cgmf else "-novggt")
+            fp = encoder_fingerprint(self.model, self.weights_dtype) + ("" if self.use_cgmf else "-novggt") \
+                + ("-blank" if config.data.blank_frames else "")
             self.cache = EncoderCache(t.encoder_cache, fp)
         self.skipped: list[Skipped] = []
         self.last_eval_score: float | None = None
@@ -191,7 +192,8 @@ class Trainer:
 
     def _dataset(self, records):
         if not self.dense:
-            return QADataset(records, self.processor, self.sampling, self.cache, self.frame_cache)
+            return QADataset(records, self.processor, self.sampling, self.cache, self.frame_cache,
+                             self.cfg.data.blank_frames)
         bags = list(dict.fromkeys(r.media for r in records if r.media_kind == "bag"))  # one sample per scene
         if records and not bags:
             raise ValueError(f"train.objective {self.cfg.train.objective} needs scene bags (data entries of format "
