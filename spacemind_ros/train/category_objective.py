@@ -11,7 +11,6 @@ stage.
 """
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,11 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset
 
-from spacemind_ros.train.data import Skipped
 from spacemind_ros.train.distributed import zero_loss
-from spacemind_ros.train.geometry_objective import spread_picks
+from spacemind_ros.train.geometry_objective import SceneViewsDataset
 
 IMAGE_TOPIC, SEMANTIC_TOPIC = "/camera/image_raw", "/camera/semantic"
 FIRST_OBJECT_CLASS = 3  # SEMANTIC_CLASSES: floor, ceiling, wall, then the object categories
@@ -78,30 +75,20 @@ def token_targets(classes: np.ndarray, grid: int, n_classes: int) -> torch.Tenso
     return torch.from_numpy(counts / counts.sum(1, keepdims=True))
 
 
-class CategoryDataset(Dataset):
-    """One sample per (scene bag, epoch draw): ``{"pixels": [S, 3, V, V], "targets": [S, M, classes]}``."""
+class CategoryDataset(SceneViewsDataset):
+    """``{"pixels": [S, 3, V, V], "targets": [S, M, classes]}`` per scene and epoch draw."""
 
     def __init__(self, bags: list[str], processor, tokens_per_frame: int, frames: int = 8, seed: int = 0):
-        self.bags, self.processor, self.frames, self.seed = bags, processor, frames, seed
+        super().__init__(bags, processor, frames, seed)
         self.grid = int(round(tokens_per_frame ** 0.5))
         if self.grid * self.grid != tokens_per_frame:
             raise ValueError(f"{tokens_per_frame} tokens a frame is not a square grid")
         self.classes = num_classes()
-        self.epoch = 0
 
-    def __len__(self) -> int:
-        return len(self.bags)
-
-    def __getitem__(self, i: int):
-        bag = self.bags[i]
-        try:
-            rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
-            views = read_labelled_views(bag, lambda n: spread_picks(n, self.frames, rng))
-            return {"index": i, "id": Path(bag).parent.name, "file": bag,
-                    "pixels": torch.stack([self.processor.internvl_pixels(rgb) for rgb, _ in views]),
-                    "targets": torch.stack([token_targets(c, self.grid, self.classes) for _, c in views])}
-        except Exception as exc:  # noqa: BLE001 - one unreadable bag is one skipped sample, named
-            return Skipped(Path(bag).parent.name, bag, f"{type(exc).__name__}: {exc}")
+    def sample(self, bag: str, picks: Callable[[int], Sequence[int]]) -> dict:
+        views = read_labelled_views(bag, picks)
+        return {"pixels": torch.stack([self.processor.internvl_pixels(rgb) for rgb, _ in views]),
+                "targets": torch.stack([token_targets(c, self.grid, self.classes) for _, c in views])}
 
 
 class CategoryLoss(nn.Module):

@@ -118,9 +118,9 @@ def spread_picks(n: int, frames: int, rng: random.Random) -> list[int]:
     return [rng.randrange(int(a), max(int(a) + 1, int(b))) for a, b in zip(edges, edges[1:])]
 
 
-class GeometryDataset(Dataset):
-    """One sample per (scene bag, epoch draw): ``{"images": [S, 3, H, W], "pose_enc": [S, 9], "depth": [S, H, W]}``.
-    Unreadable bags come back as :class:`Skipped`."""
+class SceneViewsDataset(Dataset):
+    """One sample per (scene bag, epoch draw) of ``frames`` views spread over the walk; ``sample(bag, picks)`` makes
+    it. Unreadable bags come back as :class:`Skipped`, named."""
 
     def __init__(self, bags: list[str], processor, frames: int = 8, seed: int = 0):
         self.bags, self.processor, self.frames, self.seed = bags, processor, frames, seed
@@ -133,15 +133,24 @@ class GeometryDataset(Dataset):
         bag = self.bags[i]
         try:
             rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
-            views = read_views(bag, lambda n: spread_picks(n, self.frames, rng))
-            cfg = self.processor.config
-            depth = torch.stack([resize_depth(v.depth, cfg.vggt_preprocess_mode, cfg.vggt_image_size)
-                                 for v in views])
             return {"index": i, "id": Path(bag).parent.name, "file": bag,
-                    "images": self.processor.vggt_pixels([v.rgb for v in views]), "pose_enc": pose_encoding(views),
-                    "depth": depth}
+                    **self.sample(bag, lambda n: spread_picks(n, self.frames, rng))}
         except Exception as exc:  # noqa: BLE001 - one unreadable bag is one skipped sample, named
             return Skipped(Path(bag).parent.name, bag, f"{type(exc).__name__}: {exc}")
+
+    def sample(self, bag: str, picks: Callable[[int], Sequence[int]]) -> dict:
+        raise NotImplementedError
+
+
+class GeometryDataset(SceneViewsDataset):
+    """``{"images": [S, 3, H, W], "pose_enc": [S, 9], "depth": [S, H, W]}`` per scene and epoch draw."""
+
+    def sample(self, bag: str, picks: Callable[[int], Sequence[int]]) -> dict:
+        views = read_views(bag, picks)
+        cfg = self.processor.config
+        depth = torch.stack([resize_depth(v.depth, cfg.vggt_preprocess_mode, cfg.vggt_image_size) for v in views])
+        return {"images": self.processor.vggt_pixels([v.rgb for v in views]), "pose_enc": pose_encoding(views),
+                "depth": depth}
 
 
 def collate_geometry(items: list) -> dict:
