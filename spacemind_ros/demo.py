@@ -118,10 +118,14 @@ def main(argv=None) -> int:
         if args.preset == "small":
             from spacemind_ros.model.presets import SMALL_CHECKPOINT
 
-            ladder = json.loads((SMALL_CHECKPOINT / "recipe.json").read_text()).get("ladder", {})
-            if "full" in ladder:
-                say(f"its official VSI-Bench score on 43 held-out scenes is {ladder['full']:.1f} overall; see the "
-                    "README's 'The small model' for chance and what it did and did not learn")
+            heldout = json.loads((SMALL_CHECKPOINT / "recipe.json").read_text()).get("heldout", {})
+            if heldout:
+                prior = heldout["baselines"].get("prior", {}).get("overall")
+                say(f"its official VSI-Bench score on the {heldout['questions']} questions of 43 held-out scenes is "
+                    f"{heldout['scores']['overall']:.1f} overall"
+                    + (f", against {prior:.1f} for the training split's prior (the median number and commonest "
+                       "letter per question type)" if prior is not None else "")
+                    + "; see the README's 'The small model' for what it did and did not learn")
         player = subprocess.Popen([sys.executable, "-m", "spacemind_ros.ros.image_player", "--bag", str(bag),
                                    "--bag-topic", "/camera/image_raw", "--rate", "20"], env=env)
         procs.append(player)

@@ -105,6 +105,7 @@ def test_the_recipe_runs_in_its_ci_length(tmp_path):
     assert {"full", "blind twin", "none", "baseline:prior"} <= set(recipe["ladder"])
     assert set(recipe["checks"]) >= {"clean", "blind", "shuffle", "single", "camera_noise:2", "camera_noise:5"}
     assert recipe["routes"]["routes"] > 0 and set(recipe["routes"]) >= {"exact", "actions", "non_empty"}
+    assert "overall" in recipe["heldout"]["scores"] and "overall" in recipe["heldout"]["baselines"]["prior"]
     # the blind twin trained on grey frames only: its encoder cache is its own
     assert json.loads((tmp_path / "blind" / "summary.json").read_text())["steps"] > 0
     # the ladder's rungs differ only in CGMF; the 'none' rung's CGMF never trained

@@ -217,7 +217,9 @@ def main(argv=None) -> int:
     result["stages"] = {n: {**{k: s[k] for k in keys if k in s}, "seed": configs[n].train.seed}
                         for n, s in summaries.items()}
     result["geometry"] = geometry_check(out, heldout, 2 if args.quick else 20)
-    evaluate(final, heldout, out / "eval" / "full", frames, limit)
+    res = evaluate(final, heldout, out / "eval" / "full", frames, limit, prior_from=prior)
+    result["heldout"] = {"questions": res.records, "scores": res.official.summary(),
+                         "baselines": {n: b.scores for n, b in res.baselines.items()}}
     from spacemind_ros.eval.routes import run_routes
 
     result["routes"] = run_routes(out / "scenes" / "routes_heldout.jsonl", out / "eval" / "routes",
