@@ -333,3 +333,36 @@ def test_engine_command_check_and_info(tiny_engines, tmp_path):
     listing = json.loads(info.stdout)
     assert {e["part"] for e in listing["exports"]} == {"vision", "vggt", "cgmf"}
     assert all(e["intact"] and e["tensorrt_ops"] for e in listing["exports"])
+
+
+def test_new_engine_is_checked_at_a_small_frame_count_and_the_count_is_recorded(tmp_path, monkeypatch):
+    """A VGGT engine for 1:32:64 frames is compared with ONNX Runtime at 2 frames, not at opt (32 frames of unfused
+    global attention need 124 GB of scores on the host); the engine's JSON says at which count. TensorRT itself is
+    faked: only what load_or_build_engine hands to the parity check is under test."""
+    import contextlib
+    from types import SimpleNamespace
+
+    import spacemind_ros.engine.tensorrt as trt_module
+
+    assert [trt_module.parity_frames(p) for p in ((1, 32, 64), (2, 2, 2), (4, 8, 16), (1, 1, 1))] == [2, 2, 4, 1]
+    seen = {}
+    monkeypatch.setattr(trt_module, "import_tensorrt",
+                        lambda: SimpleNamespace(__version__="10.13.0", Runtime=lambda logger: SimpleNamespace(
+                            deserialize_cuda_engine=FakeEngineFormat.deserialize)))
+    monkeypatch.setattr(trt_module._Logger, "get", staticmethod(lambda trt: None))
+    monkeypatch.setattr(trt_module, "gpu_identity", lambda device: ("NVIDIA H100 80GB HBM3", "9.0"))
+    monkeypatch.setattr(trt_module, "build_serialized", lambda *a, **k: FakeEngineFormat().build())
+    monkeypatch.setattr(trt_module, "TensorRTRunner", lambda engine, device: engine)
+    monkeypatch.setattr(torch.cuda, "device", lambda device: contextlib.nullcontext())
+
+    def compare(runner, reference, manifest, frames, tolerance):
+        seen["frames"] = frames
+        return {"parity_frames": frames, "parity_relative_error": {"out": 0.0}, "tolerance": tolerance}
+
+    monkeypatch.setattr(trt_module, "compare_with_onnxruntime", compare)
+    manifest = SimpleNamespace(part="vggt", precision="fp16", frames={"min": 1, "max": 64}, onnx_sha256="ab" * 32,
+                               onnx_file="vggt.onnx", operator_check={"ok": True})
+    _, built, path = trt_module.load_or_build_engine(tmp_path, manifest, tmp_path / "engines", (1, 32, 64),
+                                                      torch.device("cpu"), tmp_path / "ref")
+    assert built and seen["frames"] == 2
+    assert json.loads(path.with_suffix(".json").read_text())["parity_frames"] == 2

@@ -86,6 +86,31 @@ def test_answers_on_a_held_out_scene_are_the_shipped_ones(small, held_out):
     assert all(by_id[rid]["ground_truth"] == truth for rid, truth in PINNED.items())  # right answers, not any
 
 
+def test_route_advice_on_the_held_out_scene_is_the_shipped_one(small, held_out):
+    """The demo's /route_advice: the first route of seed 7, asked as the node asks it; steps parsed by the node's
+    parser, pinned."""
+    from spacemind_ros.eval.routes import route_match
+
+    model, processor = small
+    folder, _ = held_out
+    route = json.loads((folder / "routes.jsonl").read_text().splitlines()[0])
+    window = WindowConfig(min_gap_s=0.0, duration_s=3600.0, max_frames=256, sample_frames=SMALL_QUERY_FRAMES + 2)
+    reasoner = SpatialReasoner(model, processor, window, ReasonerConfig(compute_nice=0))
+    try:
+        from spacemind_ros.eval.bags import bag_frames
+
+        for stamp, image in bag_frames(folder / "bag", "/camera/image_raw"):
+            reasoner.add_frame(stamp, image)
+        reasoner.wait_features()
+        answer = reasoner.route(route["goal"], route["start"])
+    finally:
+        reasoner.close()
+    assert answer.success, answer.error_message
+    assert (route["goal"], route["start"]) == PINNED_ROUTE["request"]
+    assert answer.actions == PINNED_ROUTE["actions"] and answer.landmarks == PINNED_ROUTE["landmarks"]
+    assert route_match(answer.actions, answer.landmarks, route)["actions"] == PINNED_ROUTE["actions_right"]
+
+
 @pytest.mark.timeout(900)  # six scenes, four stages, the blind twin, one rung, five checks: about 3 min on 2 cores
 def test_the_recipe_runs_in_its_ci_length(tmp_path):
     done = subprocess.run([sys.executable, "-m", "spacemind_ros.train.small_recipe", "--quick", "--ladder",
