@@ -281,6 +281,32 @@ def test_spacemind_8b_on_meta_has_expected_parameter_counts():
     assert model.tokens_per_frame == 256
 
 
+def test_lora_targets_all_linear_adds_the_llm_mlp_and_nothing_of_the_vision_tower():
+    """The 8B config's choice (model.lora_targets: all_linear, as InternVL's own Qwen2 LoRA fine-tuning): per layer
+    r x (q 7168 + k 4096 + v 4096 + o 7168 + gate 22528 + up 22528 + down 22528) = r x 90,112, 28 layers."""
+    import dataclasses
+
+    from spacemind_ros.model.configuration_spacemind import LORA_TARGETS
+    from spacemind_ros.train.config import load_config
+    from spacemind_ros.train.model_setup import build_training_model
+
+    config = spacemind_8b_config()
+    config.lora = dataclasses.replace(config.lora, target_modules=LORA_TARGETS["all_linear"])
+    model = build_on_meta(config)
+    lora = {n: p.numel() for n, p in model.named_parameters() if ".lora_" in n}
+    assert sum(lora.values()) == 28 * 256 * 90_112 == 645_922_816
+    assert any(".mlp.gate_proj." in n for n in lora) and not any("vision_tower" in n for n in lora)
+    assert load_config("config/train/spacemind-8b.yaml").model.lora_targets == "all_linear"
+    for targets, mlp in (("all_linear", True), ("attention", False), (None, False)):
+        section = load_config(None, ["model.preset=tiny"] + ([f"model.lora_targets={targets}"] if targets else [])).model
+        tiny, _ = build_training_model(section, torch.device("cpu"), torch.float32)
+        names = [n for n, _ in tiny.named_parameters() if ".lora_A" in n]
+        assert any("q_proj" in n for n in names) and any("down_proj" in n for n in names) == mlp, targets
+        assert not any("vision_tower" in n for n in names)
+    with pytest.raises(ValueError, match="attention or all_linear"):
+        load_config(None, ["model.lora_targets=mlp"])
+
+
 def test_internvl_checkpoint_with_missing_weights_is_refused(saved, tmp_path):
     from safetensors.torch import load_file, save_file
 

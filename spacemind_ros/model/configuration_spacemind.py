@@ -9,8 +9,12 @@ from spacemind_ros.model.cgmf import CGMFConfig
 from spacemind_ros.model.vggt.config import VGGTConfig
 
 CONFIG_NAME = "spacemind_config.json"
-# LoRA on the language model's attention projections only (a plain name list would also wrap InternViT's q/k/v).
+# LoRA on the language model only (a plain name list would also wrap InternViT's q/k/v and MLP): its attention
+# projections, or every linear layer of its blocks (also the MLP's gate/up/down, as InternVL's own LoRA fine-tuning
+# of Qwen2 does).
 LLM_ATTENTION_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
+LLM_ALL_LINEAR_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+LORA_TARGETS = {"attention": LLM_ATTENTION_TARGETS, "all_linear": LLM_ALL_LINEAR_TARGETS}
 # InternVL2.5/3's own system message (its chat() and the `internvl2_5` fine-tuning template put it first).
 INTERNVL_SYSTEM_PROMPT = ("你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的"
                           "多模态大语言模型。")

@@ -33,6 +33,9 @@ class ModelSection:
     lora_r: int | None = _f(None, "LoRA rank (null = the preset's: 256 for spacemind-8b, 8 for tiny)")
     lora_alpha: int | None = _f(None, "LoRA alpha (null = the preset's: 2 * rank)")
     lora_dropout: float | None = _f(None, "LoRA dropout (null = the preset's)")
+    lora_targets: str | None = _f(None, "LLM layers LoRA adapts: attention (q/k/v/o) or all_linear (also the MLP's "
+                                        "gate/up/down, as InternVL's own LoRA fine-tuning of Qwen2); null = the "
+                                        "preset's (attention)")
     save_encoders: bool | None = _f(None, "also write InternVL and VGGT into each checkpoint (null = for tiny and "
                                           "small, whose weights exist nowhere else, and whenever they train)")
     trainable: list = _f(["cgmf", "lora"], "what trains (the paper: cgmf, lora); also vision (InternViT + projector), "
@@ -120,6 +123,8 @@ class TrainConfig:
         if self.train.encoder_cache and set(self.model.trainable) & {"vision", "vggt"}:
             raise ValueError("train.encoder_cache holds frozen encoders' outputs; it cannot be used while "
                              "model.trainable includes vision or vggt")
+        if self.model.lora_targets not in (None, "attention", "all_linear"):
+            raise ValueError(f"model.lora_targets {self.model.lora_targets!r}: choose attention or all_linear")
         if self.model.cgmf_variant not in CGMF_VARIANTS:
             raise ValueError(f"model.cgmf_variant {self.model.cgmf_variant!r}: choose from {', '.join(CGMF_VARIANTS)}")
         if self.train.precision not in ("auto", "bf16", "fp32"):
@@ -203,6 +208,7 @@ def render_yaml(config: TrainConfig | None = None, header: str = "") -> str:
 # Shipped configs (config/train/NAME.yaml): header and overrides of the defaults. A test keeps the files equal to
 # render_shipped(NAME), so every field stays documented in each of them.
 _8B = ["model.preset=spacemind-8b", "model.internvl_path=/models/InternVL3-8B-hf", "model.vggt_path=/models/VGGT-1B",
+       "model.lora_targets=all_linear",
        "train.gradient_checkpointing=true", "data.num_workers=4",
        "data.train=[{format: vlm3r, path: /data/vlm3r/train.json, media_root: /data/vlm3r/videos}, "
        "{format: vica, path: /data/ViCA-322K/train.json, media_root: /data/ViCA-322K/videos}, "

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from spacemind_ros.model.cgmf import CGMFConfig
-from spacemind_ros.model.configuration_spacemind import LoRASettings
+from spacemind_ros.model.configuration_spacemind import LORA_TARGETS, LoRASettings
 from spacemind_ros.train.config import ModelSection
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,8 @@ def _lora(section: ModelSection, preset: LoRASettings) -> LoRASettings:
     r = section.lora_r or preset.r
     return LoRASettings(r=r, alpha=section.lora_alpha or (2 * r if section.lora_r else preset.alpha),
                         dropout=preset.dropout if section.lora_dropout is None else section.lora_dropout,
-                        target_modules=preset.target_modules)
+                        target_modules=LORA_TARGETS[section.lora_targets] if section.lora_targets
+                        else preset.target_modules)
 
 
 def _cgmf(section: ModelSection, dims: CGMFConfig) -> CGMFConfig:
