@@ -135,7 +135,7 @@ def geometry_check(out: Path, heldout: Path, bags: int) -> dict:
 
 
 def install(final: Path, dest: Path, recipe: dict) -> Path:
-    """Copy a stage-3 folder to ``dest`` without its trainer state; InternVL's weights become bfloat16."""
+    """Copy the QA stage's folder to ``dest`` without its trainer state; InternVL's weights become bfloat16."""
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -151,6 +151,11 @@ def install(final: Path, dest: Path, recipe: dict) -> Path:
         if key in config:
             config[key] = "bfloat16"
     config_path.write_text(json.dumps(config, indent=2) + "\n")
+    adapter = tmp / "lora" / "adapter_config.json"
+    if adapter.is_file():  # the base is the folder's own internvl/, not a path on the machine that trained it
+        lora = json.loads(adapter.read_text())
+        lora["base_model_name_or_path"] = "internvl"
+        adapter.write_text(json.dumps(lora, indent=2, sort_keys=True) + "\n")
     (tmp / "recipe.json").write_text(json.dumps(recipe, indent=1) + "\n")
     if dest.exists():
         shutil.rmtree(dest)
