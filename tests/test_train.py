@@ -176,6 +176,58 @@ def test_two_gloo_processes_keep_replicas_identical_and_match_one_process(run_a,
         torch.testing.assert_close(ddp[n], ours[n], rtol=1e-3, atol=1e-4, msg=n)
 
 
+def _answers_of_many_lengths(scenes, path):
+    """16 questions over the two bags whose answers run from 1 to 7 tokens, so micro-batches differ in tokens."""
+    base = [json.loads(line) for line in scenes.read_text().splitlines()]
+    answers = ["3", "12.75", "A", "1234.5", "B", "7", "0.125", "C", "42", "A", "315.25", "9", "B", "6.5", "88", "D"]
+    rows = []
+    for k, answer in enumerate(answers):
+        row = dict(base[k % 2], id=f"g{k}", options=[], ground_truth=answer, question_type="object_abs_distance",
+                   question=f"How far apart are box {k} and the door (in meters)?")
+        if answer.isalpha():
+            row.update(question_type="object_rel_distance", options=["A. a", "B. b", "C. c", "D. d"])
+        rows.append(row)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.slow
+def test_one_global_batch_gives_one_gradient_however_it_is_split(scenes, tmp_path):
+    """The loss is normalised by the answer tokens of the whole global batch: 1 x 16, 4 x 4 and 2 gloo ranks x 8
+    give the same gradient (a mean of per-micro-batch means would not: the 4 x 4 micro-batches hold different
+    numbers of answer tokens, checked first)."""
+    from safetensors import safe_open
+
+    from spacemind_ros.train.config import render_yaml
+    from tests.grad_probe import step_gradient
+
+    data = _answers_of_many_lengths(scenes, scenes.parent / "lengths.jsonl")  # beside the bags it names
+
+    def config(name, micro):
+        return tiny_config(tmp_path / name, data, "train.global_batch=16", f"train.micro_batch={micro}",
+                           "output.tensorboard=false", eval_same=False)
+
+    one, units_one, _ = step_gradient(config("1x16", 16))
+    four, units_four, _ = step_gradient(config("4x4", 4))
+    assert sum(units_one) == sum(units_four) and len(set(units_four)) > 1, units_four
+    config_path = tmp_path / "ddp.yaml"
+    config_path.write_text(render_yaml(config("2x8", 8)))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+         "--master_port", str(port), "-m", "tests.grad_probe", str(config_path), str(tmp_path / "2x8.safetensors")],
+        env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with safe_open(str(tmp_path / "2x8.safetensors"), "pt") as f:
+        two = {k: f.get_tensor(k) for k in f.keys()}
+    assert one.keys() == four.keys() == two.keys() and one
+    for n in one:
+        torch.testing.assert_close(four[n], one[n], rtol=1e-4, atol=1e-7, msg=n)
+        torch.testing.assert_close(two[n], one[n], rtol=1e-4, atol=1e-7, msg=n)
+
+
 def test_bad_samples_are_skipped_and_named(scenes, tmp_path):
     rows = [json.loads(line) for line in scenes.read_text().splitlines()]
     for r in rows:

@@ -92,7 +92,7 @@ class CategoryDataset(SceneViewsDataset):
 
 
 class CategoryLoss(nn.Module):
-    """The trainer's module for the category stage: views -> soft cross-entropy of the token head (scalar)."""
+    """The trainer's module for the category stage: views -> soft cross-entropy of the token head, summed over views (scalar)."""
 
     def __init__(self, model):
         super().__init__()
@@ -109,7 +109,7 @@ class CategoryLoss(nn.Module):
             tokens = self.model.visual_tokens(s["pixels"])
             logits = self.head(tokens.to(self.head.weight.dtype))
             total = total + soft_cross_entropy(logits, s["targets"].to(logits.device))
-        return total / max(1, len(batch["samples"]))
+        return total  # summed over samples: the trainer divides by the global batch's samples
 
     @torch.no_grad()
     def accuracy(self, batch: dict) -> tuple[int, int]:

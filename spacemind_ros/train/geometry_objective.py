@@ -159,7 +159,7 @@ def collate_geometry(items: list) -> dict:
 
 
 class GeometryLoss(nn.Module):
-    """What the trainer wraps for the geometry stage: a batch of views -> camera + depth loss (scalar)."""
+    """What the trainer wraps for the geometry stage: a batch of scenes' views -> camera + depth loss summed over scenes (scalar)."""
 
     def __init__(self, model, depth_weight: float = 1.0):
         super().__init__()
@@ -178,7 +178,7 @@ class GeometryLoss(nn.Module):
             if out.depth is not None and self.depth_weight:
                 total = total + self.depth_weight * self.depth_loss(out.depth[..., 0], out.depth_conf,
                                                                     s["depth"].to(device)[None])
-        return total / max(1, len(batch["samples"]))
+        return total  # summed over samples: the trainer divides by the global batch's samples
 
     @staticmethod
     def camera_loss(pose_enc_list: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 
 class AnswerLoss(nn.Module):
-    """What DDP wraps: fused tokens -> LLM -> mean cross-entropy over the answer tokens of the micro-batch.
+    """What DDP wraps: fused tokens -> LLM -> the cross-entropy summed over the answer tokens of the micro-batch (the
+    trainer divides by the answer tokens of the whole global batch, see ``Trainer.loss_units``).
 
     Only answer positions go through the LM head (a 32-frame prompt is ~8k tokens; full logits would be
     8k x 152k floats). ``forward(None)`` returns a zero loss that touches every trainable weight, so a rank whose
@@ -64,7 +65,7 @@ class AnswerLoss(nn.Module):
         targets = batch["labels"][:, 1:]
         keep = targets != IGNORE
         logits = m.base.lm_head(hidden[:, :-1][keep]).float()
-        return F.cross_entropy(logits, targets[keep])
+        return F.cross_entropy(logits, targets[keep], reduction="sum")
 
 
 def _official_scorer():
@@ -242,7 +243,17 @@ class Trainer:
             out.append((visual, patch, camera))
         return out
 
+    def loss_units(self, batch: dict) -> int:
+        """What the loss is a mean over: the answer tokens of a QA batch (labels other than IGNORE, shifted as the
+        loss shifts them), the samples of a dense-objective batch; 0 when every sample was skipped."""
+        if not batch.get("samples"):
+            return 0
+        if self.dense:
+            return len(batch["samples"])
+        return int((batch["labels"][:, 1:] != IGNORE).sum())
+
     def micro_loss(self, batch: dict, module=None) -> torch.Tensor:
+        """The loss summed over the batch's units (``loss_units``)."""
         module = module or self.ddp
         if not batch.get("samples"):
             return module(None)
@@ -286,16 +297,9 @@ class Trainer:
             per_step = t.micro_batch * self.accum
             batches = iter(self._loader(self.step_in_epoch * per_step))
             while self.step_in_epoch < self.steps_per_epoch and self.step < self.total_steps:
-                losses, skipped_now = [], []
-                for k in range(self.accum):
-                    batch = next(batches)
-                    skipped_now += batch["skipped"]
-                    sync = k == self.accum - 1 or not self.dist.distributed
-                    with contextlib.nullcontext() if sync else self.ddp.no_sync():
-                        loss = self.micro_loss(batch)
-                        (loss / self.accum).backward()
-                    if batch.get("samples"):
-                        losses.append(float(loss.detach()))
+                micro = [next(batches) for _ in range(self.accum)]
+                skipped_now = [x for batch in micro for x in batch["skipped"]]
+                loss_sum, units = self.accumulate(micro)
                 self._note_skipped(skipped_now)
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, t.max_grad_norm
                                                            if t.max_grad_norm > 0 else float("inf"))
@@ -304,12 +308,12 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
                 self.step_in_epoch += 1
-                loss_sum, n_loss, n_samples, n_skipped = all_reduce_sum(
-                    self.dist, [sum(losses), len(losses), per_step - len(skipped_now), len(skipped_now)])
+                loss_sum, n_units, n_samples, n_skipped = all_reduce_sum(
+                    self.dist, [loss_sum, units, per_step - len(skipped_now), len(skipped_now)])
                 self.samples_seen += int(n_samples)
                 window_samples += n_samples
                 row = {"step": self.step, "epoch": self.epoch + self.step_in_epoch / self.steps_per_epoch,
-                       "loss": loss_sum / n_loss if n_loss else float("nan"), "lr": self.scheduler.get_last_lr()[0],
+                       "loss": loss_sum / n_units if n_units else float("nan"), "lr": self.scheduler.get_last_lr()[0],
                        "grad_norm": float(grad_norm), "samples": self.samples_seen, "skipped": int(n_skipped)}
                 if t.eval_every and self.step % t.eval_every == 0 and self.eval_records:
                     row["eval_loss"] = self.evaluate()
@@ -360,9 +364,28 @@ class Trainer:
             self._log(f"done: {self.step} steps, {summary['skipped']} skipped sample(s), final checkpoint {final}")
         return summary
 
+    def accumulate(self, micro: list[dict]) -> tuple[float, int]:
+        """Forward and backward over one global batch's micro-batches (this rank's); returns (loss summed over this
+        rank's units, units). The loss is normalised by the units of the whole global batch, counted over every
+        micro-batch and rank before the first backward, so 1 x 16, 4 x 4 and 2 ranks x 8 give the same gradient,
+        and a skipped sample or micro-batch only removes its own units. (Hence a global batch's micro-batches are
+        read before its first backward, as transformers' Trainer does to count its items.)"""
+        units = [self.loss_units(batch) for batch in micro]
+        (total,) = all_reduce_sum(self.dist, [sum(units)])
+        # DDP averages gradients over ranks: the world size undoes that mean, the total makes it the global one.
+        scale = self.dist.world_size / total if total else 0.0
+        loss_sum = 0.0
+        for k, batch in enumerate(micro):
+            sync = k == len(micro) - 1 or not self.dist.distributed
+            with contextlib.nullcontext() if sync else self.ddp.no_sync():
+                loss = self.micro_loss(batch)
+                (loss * scale).backward()
+            loss_sum += float(loss.detach())
+        return loss_sum, sum(units)
+
     @torch.no_grad()
     def evaluate(self) -> float:
-        """Mean answer-token loss on the held-out split (sharded over ranks). Where the evaluation tool's official
+        """Answer-token mean loss (per sample for the dense objectives) on the held-out split (sharded over ranks). Where the evaluation tool's official
         VSI-Bench scorer is installed (``spacemind_ros.eval.scoring``), each VSI-Bench question is also answered
         greedily (16 tokens, like the benchmark) and scored; the mean lands in ``self.last_eval_score`` (the category
         stage: the share of held-out tokens whose commonest class the head names)."""
@@ -370,14 +393,14 @@ class Trainer:
         dataset = self._dataset(records)
         scorer = _official_scorer() if self.cfg.train.eval_generate and not self.dense else None
         self.loss_module.eval()
-        total = count = score = scored = unscorable = 0.0
+        total = units = score = scored = unscorable = 0.0
         for i in range(self.dist.rank, len(dataset), self.dist.world_size):
             batch = self.collator([dataset[i]])
             self._note_skipped(batch["skipped"])
             if not batch["samples"]:
                 continue
             total += float(self.micro_loss(batch, self.loss_module))
-            count += 1
+            units += self.loss_units(batch)
             if self.category:  # the score is the share of tokens whose commonest class the head names
                 right, tokens = self.loss_module.accuracy(batch)
                 score, scored = score + right, scored + tokens
@@ -393,10 +416,10 @@ class Trainer:
                     unscorable += 1
                     log.warning("held-out record %s (%s) not scored: %s", rec.id, rec.source, exc)
         self.train_mode()
-        total, count, score, scored, unscorable = all_reduce_sum(self.dist, [total, count, score, scored, unscorable])
+        total, units, score, scored, unscorable = all_reduce_sum(self.dist, [total, units, score, scored, unscorable])
         self.last_eval_score = score / scored if scored else None
         self.last_eval_unscorable = int(unscorable)
-        return total / count if count else float("nan")
+        return total / units if units else float("nan")
 
     @torch.no_grad()
     def answer(self, batch: dict, max_new_tokens: int = 16) -> str:
