@@ -258,6 +258,85 @@ def test_compute_window_geometry_with_the_tiny_reference_model():
                                atol=1e-4)
 
 
+def test_content_box_is_where_the_frame_lies_in_the_vggt_input():
+    from spacemind_ros.model.vggt.preprocessing import content_box, preprocess_image, stack_images
+
+    def outside(img, box):
+        t, l, h, w = box
+        mask = torch.ones(img.shape, dtype=torch.bool)
+        mask[:, t:t + h, l:l + w] = False
+        return img[:, t:t + h, l:l + w], img[mask]
+
+    for mode in ("pad", "crop"):
+        for w, h in ((640, 480), (480, 640), (1280, 400)):
+            img = preprocess_image(np.zeros((h, w, 3), np.uint8), mode, 518)  # a black frame
+            inside, rest = outside(img, content_box(w, h, mode, 518))
+            assert (inside == 0).all() and (rest == 255).all(), (mode, w, h)
+    assert content_box(640, 480, "pad", 518) == (63, 0, 392, 518)  # the 8B default: 63 white rows above
+    assert content_box(640, 480, "crop", 518) == (0, 0, 392, 518)
+    # a batch of mixed sizes: stack_images pads the landscape frame below the portrait one's height
+    sizes = ((640, 480), (480, 640))
+    batch = stack_images([preprocess_image(np.zeros((h, w, 3), np.uint8), "crop", 518) for w, h in sizes])
+    for i, (w, h) in enumerate(sizes):
+        inside, rest = outside(batch[i], content_box(w, h, "crop", 518, canvas=tuple(batch.shape[-2:])))
+        assert (inside == 0).all() and (rest == 1).all()
+
+
+def test_pad_mode_geometry_covers_the_frames_pixels_only():
+    """With vggt_preprocess_mode pad (the 8B default) depth, intrinsics and cloud lose the white bands; crop mode,
+    where there are none, is unchanged."""
+    import dataclasses
+
+    from spacemind_ros.geometry.window_geometry import geometry_of_frames
+    from spacemind_ros.model.presets import load_model
+    from spacemind_ros.pipeline.frame_window import Frame
+
+    model, processor = load_model(preset="tiny")
+    model.vggt.add_dense_heads()
+    rng = np.random.default_rng(3)
+    frames = [Frame(10 + i, rng.integers(0, 250, (48, 64, 3), dtype=np.uint8)) for i in range(3)]
+    every = GeometrySettings(max_points=10**6, voxel_size=1e-9, drop_fraction=0.0)  # every pixel, none merged
+    assert processor.config.vggt_preprocess_mode == "pad" and processor.config.vggt_image_size == 56
+    geo = geometry_of_frames(model.vggt, processor, frames, every)
+    images = processor.vggt_batch([processor.vggt_frame(f.image) for f in frames])
+    full = compute_window_geometry(model.vggt, images, [f.stamp_ns for f in frames], every)  # uncropped
+    assert full.depth.shape == (3, 56, 56) and geo.depth.shape == (3, 42, 56) and geo.image_size == (42, 56)
+    np.testing.assert_array_equal(geo.depth, full.depth[:, 7:49])
+    np.testing.assert_allclose(geo.intrinsic[:, 1, 2], full.intrinsic[:, 1, 2] - 7)
+    np.testing.assert_allclose(geo.intrinsic[:, 0], full.intrinsic[:, 0])
+    np.testing.assert_allclose(unproject_depth(geo.depth, geo.intrinsic, geo.world_from_camera),
+                               unproject_depth(full.depth, full.intrinsic, full.world_from_camera)[:, 7:49],
+                               rtol=1e-5, atol=1e-5)
+    white = lambda cloud: int((cloud.colors == 255).all(1).sum())  # noqa: E731
+    assert white(full.cloud) >= 3 * 14 * 56 * 0.9 and white(geo.cloud) == 0  # the bands were in it, and now not
+    assert len(geo.cloud) == 3 * 42 * 56
+
+    processor.config = dataclasses.replace(processor.config, vggt_preprocess_mode="crop")
+    geo = geometry_of_frames(model.vggt, processor, frames, every)
+    images = processor.vggt_batch([processor.vggt_frame(f.image) for f in frames])
+    assert images.shape[-2:] == (42, 56) and geo.depth.shape == (3, 42, 56)
+    full = compute_window_geometry(model.vggt, images, [f.stamp_ns for f in frames], every)
+    np.testing.assert_array_equal(geo.depth, full.depth)
+    np.testing.assert_array_equal(geo.intrinsic, full.intrinsic)
+
+
+def test_frames_of_other_sizes_keep_only_their_own_pixels():
+    from spacemind_ros.geometry.window_geometry import crop_to_content
+
+    rng = np.random.default_rng(9)
+    prediction, colors, _ = synthetic_window(rng, n=3)  # 14 x 28 maps
+    boxes = [(2, 0, 10, 28), (0, 4, 14, 20), (2, 4, 10, 20)]  # union rows 0-13, columns 0-27
+    cropped, cols = crop_to_content(prediction, colors, boxes)
+    assert cropped["depth"].shape == (3, 14, 28) and cols.shape == (3, 14, 28, 3)
+    assert np.isnan(cropped["depth"][0, :2]).all() and np.isfinite(cropped["depth"][0, 2:12]).all()
+    assert np.isnan(cropped["depth"][1, :, :4]).all() and np.isnan(cropped["depth_conf"][2, :, 24:]).all()
+    geo = build_geometry(prediction, colors, [1, 2, 3], GeometrySettings(drop_fraction=0.0, max_points=10**6,
+                                                                       voxel_size=1e-9), content=boxes)
+    assert np.isfinite(geo.cloud.points).all() and len(geo.cloud) == 10 * 28 + 14 * 20 + 10 * 20
+    with pytest.raises(ValueError, match="do not fit"):
+        crop_to_content(prediction, colors, [(0, 0, 15, 28)] * 3)
+
+
 def test_route_path_to_the_frame_the_model_names():
     from spacemind_ros.geometry.route import STANDOFF_M, parse_frame_number, route_path, straight_path
 

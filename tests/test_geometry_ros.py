@@ -8,7 +8,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
 from nav_msgs.msg import Odometry
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from spacemind_interfaces.srv import GetWindowGeometry, RouteAdvice, SpatialQuery
 from std_msgs.msg import Header
 
@@ -135,15 +135,16 @@ def test_geometry_only_when_subscribed_then_published_after_a_query(geometry_nod
     d = diag(c)
     assert d["geometry_computed"] == "0"  # nobody listens: nothing computed
 
-    got = {"poses": [], "cloud": [], "depth": []}
+    got = {"poses": [], "cloud": [], "depth": [], "info": []}
     node = c["node"]
     node.create_subscription(PoseArray, "/spacemind_node/window_poses", got["poses"].append, 1)
     node.create_subscription(PointCloud2, "/spacemind_node/window_cloud", got["cloud"].append, 1)
     node.create_subscription(Image, "/spacemind_node/depth", got["depth"].append, 1)
+    node.create_subscription(CameraInfo, "/spacemind_node/depth/camera_info", got["info"].append, 1)
     assert wait_for(lambda: node.count_publishers("/spacemind_node/window_cloud") > 0, timeout=30)
     res = call(node, c["query"], SpatialQuery.Request(question="How many boxes are there?"))
     assert res.success, res.error_message
-    assert wait_for(lambda: got["poses"] and got["cloud"] and got["depth"], timeout=60)
+    assert wait_for(lambda: got["poses"] and got["cloud"] and got["depth"] and got["info"], timeout=60)
     poses, cloud, depth = got["poses"][-1], got["cloud"][-1], got["depth"][-1]
     frame_ns = [t.sec * S + t.nanosec for t in res.frame_stamps]
     assert len(poses.poses) == len(frame_ns) and set(frame_ns) <= set(stamps)
@@ -153,7 +154,15 @@ def test_geometry_only_when_subscribed_then_published_after_a_query(geometry_nod
     xyz, _ = read_cloud(cloud)
     assert 0 < cloud.width <= 500 and np.isfinite(xyz).all()
     assert depth.encoding == "32FC1" and depth.header.stamp == res.frame_stamps[-1]
-    assert depth.header.frame_id == "camera_optical_frame" and depth.width == 56
+    # the tiny preset pads 64x48 frames to 56x56 (pad mode, 7 white rows above and below): only the 56x42 frame is
+    # published, with the intrinsics of that image
+    assert depth.header.frame_id == "camera_optical_frame" and (depth.width, depth.height) == (56, 42)
+    info = got["info"][-1]
+    assert info.header == depth.header and (info.width, info.height) == (56, 42)
+    K = np.array(info.k).reshape(3, 3)
+    assert (K[0, 2], K[1, 2]) == pytest.approx((28.0, 21.0))  # VGGT's centred principal point, moved 7 rows up
+    assert K[0, 0] > 0 and K[1, 1] > 0 and K[2, 2] == 1 and np.array(info.p).reshape(3, 4)[:, :3].tolist() == K.tolist()
+    assert info.distortion_model == "plumb_bob" and not any(info.d)
     assert int(diag(c)["geometry_computed"]) >= 1
 
 

@@ -32,8 +32,8 @@ class WindowGeometry:
 
     frame_stamps: list[int]
     world_from_camera: np.ndarray  # [S, 4, 4] camera (OpenCV axes) -> frame
-    intrinsic: np.ndarray  # [S, 3, 3] pixels of the VGGT image
-    image_size: tuple[int, int]  # (H, W) of the VGGT image
+    intrinsic: np.ndarray  # [S, 3, 3] pixels of the depth image (the VGGT input without its padding)
+    image_size: tuple[int, int]  # (H, W) of the depth image
     depth: np.ndarray | None  # [S, H, W] float32 along the optical axis (metres when metric)
     depth_conf: np.ndarray | None  # [S, H, W]
     cloud: PointCloud
@@ -77,12 +77,48 @@ def predict(vggt, images: torch.Tensor, autocast_dtype: torch.dtype | None = Non
     return {k: v.float().cpu().numpy() for k, v in result.items()}
 
 
+def crop_to_content(prediction: dict[str, np.ndarray], colors: np.ndarray,
+                    boxes: list[tuple[int, int, int, int]]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Keep the pixels that show the frames: ``boxes`` (top, left, height, width) per frame in the VGGT input (see
+    ``preprocessing.content_box``). Every map is cropped to the boxes' union and the principal points move with it;
+    a pixel outside its own frame's box (mixed sizes) gets NaN depth, points and confidences, so it is in no cloud."""
+    b = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    S, H, W = np.asarray(colors).shape[:3]
+    if len(b) != S:
+        raise ValueError(f"{len(b)} content boxes for {S} frames")
+    top, left = int(b[:, 0].min()), int(b[:, 1].min())
+    bottom, right = int((b[:, 0] + b[:, 2]).max()), int((b[:, 1] + b[:, 3]).max())
+    if not (0 <= top < bottom <= H and 0 <= left < right <= W):
+        raise ValueError(f"content boxes {b.tolist()} do not fit the {H}x{W} VGGT images")
+    outside = np.ones((S, bottom - top, right - left), dtype=bool)
+    for i, (t, l, h, w) in enumerate(b):
+        outside[i, t - top:t - top + h, l - left:l - left + w] = False
+    if (top, left, bottom, right) == (0, 0, H, W) and not outside.any():
+        return prediction, colors
+    out = dict(prediction)
+    intrinsic = np.array(prediction["intrinsic"], dtype=np.float64, copy=True)
+    intrinsic[:, 0, 2] -= left
+    intrinsic[:, 1, 2] -= top
+    out["intrinsic"] = intrinsic
+    for key in ("depth", "depth_conf", "world_points", "world_points_conf"):
+        if prediction.get(key) is not None:
+            a = np.array(prediction[key][:, top:bottom, left:right], dtype=np.float32, copy=True)
+            a[outside] = np.nan
+            out[key] = a
+    return out, np.ascontiguousarray(np.asarray(colors)[:, top:bottom, left:right])
+
+
 def build_geometry(prediction: dict[str, np.ndarray], colors: np.ndarray, frame_stamps: list[int],
-                   settings: GeometrySettings | None = None) -> WindowGeometry:
+                   settings: GeometrySettings | None = None,
+                   content: list[tuple[int, int, int, int]] | None = None) -> WindowGeometry:
     """A VGGT prediction (see ``predict``) and the frames' colours ``[S, H, W, 3]`` uint8 -> WindowGeometry in the
     first camera's frame, up to scale. The cloud is the depth unprojected with the predicted intrinsics and poses
-    (the point head's map where there is no depth head), filtered by confidence and downsampled to the budget."""
+    (the point head's map where there is no depth head), filtered by confidence and downsampled to the budget.
+    ``content``: each frame's box in the VGGT input (``crop_to_content``); depth, intrinsics and cloud then cover
+    the frames' pixels only, never the padding."""
     settings = settings or GeometrySettings()
+    if content is not None:
+        prediction, colors = crop_to_content(prediction, colors, content)
     world_from_camera = extrinsic_to_world_from_camera(prediction["extrinsic"])
     intrinsic = np.asarray(prediction["intrinsic"], dtype=np.float64)
     S = len(world_from_camera)
@@ -165,10 +201,12 @@ def align_to_odometry(geometry: WindowGeometry, odometry: OdometryBuffer | None,
 
 def compute_window_geometry(vggt, images: torch.Tensor, frame_stamps: list[int],
                             settings: GeometrySettings | None = None, odometry: OdometryBuffer | None = None,
-                            autocast_dtype: torch.dtype | None = None) -> WindowGeometry:
-    """images ``[S, 3, H, W]`` in [0, 1] (VGGT input) -> WindowGeometry, aligned to ``odometry`` where it can be."""
+                            autocast_dtype: torch.dtype | None = None,
+                            content: list[tuple[int, int, int, int]] | None = None) -> WindowGeometry:
+    """images ``[S, 3, H, W]`` in [0, 1] (VGGT input) -> WindowGeometry, aligned to ``odometry`` where it can be;
+    ``content`` as ``build_geometry``'s."""
     colors = (images.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    geometry = build_geometry(predict(vggt, images, autocast_dtype), colors, frame_stamps, settings)
+    geometry = build_geometry(predict(vggt, images, autocast_dtype), colors, frame_stamps, settings, content)
     return align_to_odometry(geometry, odometry, settings)
 
 
@@ -176,9 +214,15 @@ def geometry_of_frames(vggt, processor, frames, settings: GeometrySettings | Non
                        odometry: OdometryBuffer | None = None,
                        autocast_dtype: torch.dtype | None = None) -> WindowGeometry:
     """Window frames (``stamp_ns``, ``image``, cached ``vggt_input``) -> WindowGeometry, with the same VGGT
-    preprocessing as a query (``processor.vggt_frame`` / ``vggt_batch``)."""
+    preprocessing as a query (``processor.vggt_frame`` / ``vggt_batch``); depth, intrinsics and cloud cover the
+    frames' own pixels (pad mode's white bands cropped off)."""
+    from spacemind_ros.model.vggt.preprocessing import content_box
+
     if len(frames) < 2:
         raise ValueError(f"geometry needs at least 2 frames, got {len(frames)}")
     inputs = [f.vggt_input if f.vggt_input is not None else processor.vggt_frame(f.image) for f in frames]
-    return compute_window_geometry(vggt, processor.vggt_batch(inputs), [f.stamp_ns for f in frames], settings,
-                                   odometry, autocast_dtype)
+    images = processor.vggt_batch(inputs)
+    mode, size = processor.config.vggt_preprocess_mode, processor.config.vggt_image_size
+    content = [content_box(f.image.shape[1], f.image.shape[0], mode, size, tuple(images.shape[-2:])) for f in frames]
+    return compute_window_geometry(vggt, images, [f.stamp_ns for f in frames], settings, odometry, autocast_dtype,
+                                   content)

@@ -1,9 +1,9 @@
-"""Window geometry -> ROS messages: PoseArray, PointCloud2 (x y z rgb), 32FC1 depth Image."""
+"""Window geometry -> ROS messages: PoseArray, PointCloud2 (x y z rgb), 32FC1 depth Image and its CameraInfo."""
 from __future__ import annotations
 
 import numpy as np
 from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion
-from sensor_msgs.msg import Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from spacemind_ros.geometry.cloud import PointCloud
@@ -58,3 +58,14 @@ def depth_to_msg(depth: np.ndarray, header: Header) -> Image:
     H, W = depth.shape
     return Image(header=header, height=H, width=W, encoding="32FC1", is_bigendian=0, step=4 * W,
                  data=depth.tobytes())
+
+
+def camera_info_to_msg(intrinsic: np.ndarray, height: int, width: int, header: Header) -> CameraInfo:
+    """The pinhole model of an image (intrinsic ``[3, 3]`` in its pixels) as CameraInfo: no distortion
+    (plumb_bob, zeros), R identity, P = [K | 0]; what depth_image_proc and RViz need to unproject ``~/depth``."""
+    K = np.asarray(intrinsic, dtype=np.float64)
+    P = np.zeros((3, 4))
+    P[:, :3] = K
+    return CameraInfo(header=header, height=int(height), width=int(width), distortion_model="plumb_bob",
+                      d=[0.0] * 5, k=K.reshape(-1).tolist(), r=np.eye(3).reshape(-1).tolist(),
+                      p=P.reshape(-1).tolist())

@@ -1,4 +1,5 @@
-"""Window geometry for RViz and planners: ~/window_poses, ~/window_cloud, ~/depth, ~/get_window_geometry.
+"""Window geometry for RViz and planners: ~/window_poses, ~/window_cloud, ~/depth (+ ~/depth/camera_info),
+~/get_window_geometry.
 
 Computed only when a topic has a subscriber (right after each answered query, on that query's frames) or when the
 service is called, so image intake and plain queries never pay for it. Odometry (nav_msgs/Odometry on the
@@ -14,7 +15,7 @@ import time
 from geometry_msgs.msg import PoseArray, PoseStamped
 from nav_msgs.msg import Odometry, Path
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from spacemind_interfaces.srv import GetWindowGeometry
 from std_msgs.msg import Header
 
@@ -23,7 +24,7 @@ from spacemind_ros.geometry.odometry import OdometryBuffer
 from spacemind_ros.geometry.route import frame_question, route_path
 from spacemind_ros.geometry.window_geometry import GeometrySettings, WindowGeometry, geometry_of_frames
 from spacemind_ros.ros.conversions import ns_to_time, time_to_ns
-from spacemind_ros.ros.geometry_conversions import cloud_to_msg, depth_to_msg, poses_to_msg
+from spacemind_ros.ros.geometry_conversions import camera_info_to_msg, cloud_to_msg, depth_to_msg, poses_to_msg
 
 # Latched: a display that subscribes after a query still gets the last window's geometry.
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
@@ -35,6 +36,7 @@ class GeometryPublisher:
         self.poses_pub = node.create_publisher(PoseArray, "~/window_poses", LATCHED)
         self.cloud_pub = node.create_publisher(PointCloud2, "~/window_cloud", LATCHED)
         self.depth_pub = node.create_publisher(Image, "~/depth", LATCHED)
+        self.depth_info_pub = node.create_publisher(CameraInfo, "~/depth/camera_info", LATCHED)
         node.create_service(GetWindowGeometry, "~/get_window_geometry", self._on_request,
                             callback_group=callback_group)
         self.callback_group = callback_group
@@ -93,7 +95,8 @@ class GeometryPublisher:
         self.odometry.add(time_to_ns(msg.header.stamp), (p.x, p.y, p.z), msg.header.frame_id)
 
     def has_subscribers(self) -> bool:
-        return any(p.get_subscription_count() > 0 for p in (self.poses_pub, self.cloud_pub, self.depth_pub))
+        return any(p.get_subscription_count() > 0
+                   for p in (self.poses_pub, self.cloud_pub, self.depth_pub, self.depth_info_pub))
 
     def after_query(self, answer) -> None:
         """Queue the answered query's frames for the worker if anyone listens; never blocks the query."""
@@ -134,22 +137,25 @@ class GeometryPublisher:
                 self.last_note = f"geometry failed: {type(exc).__name__}: {exc}"
                 self.node.get_logger().warning(self.last_note)
 
-    def messages(self, geometry: WindowGeometry) -> tuple[PoseArray, PointCloud2, Image | None]:
-        """Poses and cloud in the window frame at the first frame's stamp; depth in the newest camera's frame."""
+    def messages(self, geometry: WindowGeometry) -> tuple[PoseArray, PointCloud2, Image | None, CameraInfo | None]:
+        """Poses and cloud in the window frame at the first frame's stamp; the newest frame's depth (the frame's own
+        pixels at VGGT's scale, never pad mode's bands) in the camera frame, with its CameraInfo."""
         frame_id = geometry.odometry_frame_id if geometry.metric else self.settings.geometry_camera_frame
         first = Header(stamp=ns_to_time(geometry.frame_stamps[0]), frame_id=frame_id)
-        depth = None
+        depth = info = None
         if geometry.depth is not None:
-            depth = depth_to_msg(geometry.depth[-1], Header(stamp=ns_to_time(geometry.frame_stamps[-1]),
-                                                             frame_id=self.settings.geometry_camera_frame))
-        return poses_to_msg(geometry.world_from_camera, first), cloud_to_msg(geometry.cloud, first), depth
+            header = Header(stamp=ns_to_time(geometry.frame_stamps[-1]), frame_id=self.settings.geometry_camera_frame)
+            depth = depth_to_msg(geometry.depth[-1], header)
+            info = camera_info_to_msg(geometry.intrinsic[-1], depth.height, depth.width, header)
+        return poses_to_msg(geometry.world_from_camera, first), cloud_to_msg(geometry.cloud, first), depth, info
 
     def publish(self, geometry: WindowGeometry) -> None:
-        poses, cloud, depth = self.messages(geometry)
+        poses, cloud, depth, info = self.messages(geometry)
         self.poses_pub.publish(poses)
         self.cloud_pub.publish(cloud)
         if depth is not None:
             self.depth_pub.publish(depth)
+            self.depth_info_pub.publish(info)
 
     def route_path(self, answer, goal: str) -> tuple[Path, str]:
         """A nav_msgs/Path for route advice: ask the model (a follow-up on the same frames, so its visual prefix is
@@ -185,7 +191,7 @@ class GeometryPublisher:
                 raise SpaceMindError("node is not active: configure and activate it", ErrorCode.NOT_READY)
             until = time_to_ns(req.until) or None
             geometry = self.compute(reasoner.window.sample(until))
-            res.poses, res.cloud, depth = self.messages(geometry)
+            res.poses, res.cloud, depth, _ = self.messages(geometry)
             if depth is not None:
                 res.depth = depth
             res.frame_stamps = [ns_to_time(s) for s in geometry.frame_stamps]

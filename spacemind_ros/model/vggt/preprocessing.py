@@ -42,6 +42,23 @@ def _pad_to(img: torch.Tensor, height: int, width: int, white: float) -> torch.T
     return F.pad(img, (left, dw - left, top, dh - top), mode="constant", value=white)
 
 
+def content_box(width: int, height: int, mode: str = "crop", target_size: int = 518,
+                canvas: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
+    """Where a ``width`` x ``height`` frame's own pixels lie in its VGGT input: (top, left, height, width) in pixels
+    of ``preprocess_image``'s output, or of ``canvas`` (H, W) when ``stack_images`` padded it into a larger batch.
+    Everything outside is white padding (pad mode's bands, a mixed-size batch), not the scene."""
+    new_w, new_h = resized_shape(width, height, mode=mode, target_size=target_size)
+    if mode == "crop":
+        new_h = min(new_h, target_size)  # a taller frame is centre-cropped: what remains is all frame
+        out_h, out_w = new_h, new_w
+    else:
+        out_h = out_w = target_size
+    top, left = (out_h - new_h) // 2, (out_w - new_w) // 2  # _pad_to's floor half
+    if canvas is not None:
+        top, left = top + (canvas[0] - out_h) // 2, left + (canvas[1] - out_w) // 2
+    return top, left, new_h, new_w
+
+
 def preprocess_image(image, mode: str = "crop", target_size: int = 518) -> torch.Tensor:
     """One PIL image or ``[H, W, 3|4]`` uint8 array -> ``[3, H', W']`` uint8, resized and cropped or padded.
 
