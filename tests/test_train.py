@@ -306,6 +306,24 @@ def test_evaluation_scores_greedy_answers_with_the_eval_tools_scorer(run_a, monk
     assert trainer.last_eval_score == sum(score(*x) for x in seen[:4]) / 4
 
 
+def test_open_answers_are_scored_by_exact_match_and_data_is_reported(run_a, monkeypatch):
+    import dataclasses
+
+    import spacemind_ros.train.trainer as trainer_module
+
+    trainer = run_a["trainer"]
+    records = [dataclasses.replace(r, task="open", options=[], answer=a)
+               for r, a in zip(trainer.eval_records[:2], ["Two", "three"])]
+    monkeypatch.setattr(trainer, "eval_records", records)
+    monkeypatch.setattr(trainer, "answer", lambda batch, max_new_tokens=16: "two.")
+    monkeypatch.setattr(trainer_module, "_official_scorer", lambda: (None, ()))  # never asked about open answers
+    trainer.evaluate()
+    assert trainer.last_eval_score == 0.5  # "two." is "Two", not "three"
+    data = run_a["summary"]["data"]
+    assert [(d["split"], d["format"], d["kept"], d["turns"], d["skipped"]) for d in data] == [
+        ("train", "scenes", 4, 4, {}), ("eval", "scenes", 4, 4, {})]
+
+
 def test_held_out_ground_truth_zero_is_counted_not_divided_by(run_a, monkeypatch):
     """A numerical held-out answer of 0 has no relative error: the real scorer refuses it, evaluation counts it and
     goes on (it used to raise ZeroDivisionError before final/ was written)."""

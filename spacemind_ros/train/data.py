@@ -32,14 +32,25 @@ def sampling_config(sample_frames: int = 34, drop_ends: int = 1, min_frames: int
 
 
 def tokenize_sample(processor, num_frames: int, record: QARecord) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input_ids [L], labels [L]): the serving prompt for ``num_frames`` frames + answer + ``<|im_end|>``."""
-    prompt = processor.encode(num_frames, record.prompt_text).input_ids[0]
+    """(input_ids [L], labels [L]): the serving prompt for ``num_frames`` frames + answer + ``<|im_end|>``; then each
+    follow-up turn in ChatML (``\n<|im_start|>user\n`` question ``<|im_end|>\n<|im_start|>assistant\n``) and its
+    answer. Labels cover the answers (and their ``<|im_end|>``) only."""
     tok = processor.tokenizer
-    answer = tok(record.answer, add_special_tokens=False, split_special_tokens=True)["input_ids"]  # plain text
-    answer = answer + [tok.convert_tokens_to_ids("<|im_end|>")]
-    answer = torch.tensor(answer, dtype=torch.long)
-    labels = torch.cat([torch.full_like(prompt, IGNORE), answer])
-    return torch.cat([prompt, answer]), labels
+    end = tok.convert_tokens_to_ids("<|im_end|>")
+
+    def text(t: str, plain: bool = True) -> list[int]:  # user and answer text: special-token strings stay text
+        return tok(t, add_special_tokens=False, split_special_tokens=plain)["input_ids"]
+
+    ids = processor.encode(num_frames, record.prompt_text).input_ids[0].tolist()
+    labels = [IGNORE] * len(ids)
+    for k, turn in enumerate(record.turns):
+        if k:
+            asked = text("\n<|im_start|>user\n", plain=False) + text(turn.prompt_text) + \
+                text("<|im_end|>\n<|im_start|>assistant\n", plain=False)
+            ids, labels = ids + asked, labels + [IGNORE] * len(asked)
+        answer = text(turn.answer) + [end]
+        ids, labels = ids + answer, labels + answer
+    return torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long)
 
 
 BLANK_GREY = 128  # the VSI-Bench blind test's grey, as spacemind-eval run --perturb blind

@@ -7,7 +7,12 @@ Layouts (see README, "Training data"):
   to the file's folder (the synthetic scenes), else ``video`` / ``frames`` relative to ``media_root``, else
   ``{media_root}/{dataset}/{scene_name}.mp4`` (the official VSI-Bench video layout).
 - ``vlm3r`` / ``vica`` (VLM-3R data, ViCA-322K): LLaVA-video JSON (list or lines) with ``id``, ``video`` (relative to
-  ``media_root``) and ``conversations`` [{from: human|gpt, value}]; each human/gpt pair is one sample.
+  ``media_root``) and ``conversations`` [{from: human|gpt, value}]; one sample per conversation, its later
+  human/gpt pairs kept as follow-up turns after the first (a turn that cannot be used ends the conversation there).
+
+Answers: multiple choice -> the letter; a number where the source's ``question_type`` says numerical, parsed from
+free text if need be ("About 2.5 meters" -> 2.5); a free-form answer to a question that only looks numerical stays
+an open record. ``read_dataset`` reports per file what was kept, converted and skipped, and why (ReadReport).
 - ``sqa3d``: the official ``v1_balanced_questions_*.json`` (``questions``) + ``v1_balanced_sqa_annotations_*.json``
   (``annotations``) joined on ``question_id``; the situation text precedes the question; media per scene
   ``{media_root}/{media_pattern}`` with ``{scene_id}`` substituted (a video or a frame folder).
@@ -16,16 +21,54 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from spacemind_ros.pipeline.prompting import MCA_POST, NA_POST, PRE_PROMPT
-from spacemind_ros.train.records import BadSample, QARecord, make_record
+from spacemind_ros.train.records import BadSample, QARecord, Turn, make_record
 
 FORMATS = ("scenes", "vsibench", "vlm3r", "vica", "sqa3d")
 
 
-def read_dataset(spec: dict) -> tuple[list[QARecord], list[BadSample]]:
-    """One ``data`` entry of the training config -> records. ``spec``: format, path, and the format's options."""
+@dataclass
+class ReadReport:
+    """What one ``data`` entry gave: records kept (and the question-answer turns in them), answers converted to be
+    trainable (by how), and records or turns skipped (by why)."""
+
+    format: str
+    path: str
+    kept: int = 0
+    turns: int = 0
+    converted: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+
+    @classmethod
+    def of(cls, fmt: str, path: Path, records: list[QARecord], skipped: list[BadSample]) -> "ReadReport":
+        report = cls(fmt, str(path), kept=len(records))
+        for r in records:
+            for turn in r.turns:
+                report.turns += 1
+                if turn.note:
+                    report.converted[turn.note] += 1
+        report.skipped.update(getattr(b, "kind", "invalid record") for b in skipped)
+        return report
+
+    def as_dict(self) -> dict:
+        return {"format": self.format, "path": self.path, "kept": self.kept, "turns": self.turns,
+                "converted": dict(self.converted), "skipped": dict(self.skipped)}
+
+    def line(self) -> str:
+        def counts(c: Counter) -> str:
+            return "; ".join(f"{n} {why}" for why, n in c.most_common()) or "none"
+
+        return (f"{self.path} ({self.format}): kept {self.kept} records ({self.turns} turns); converted: "
+                f"{counts(self.converted)}; skipped: {counts(self.skipped)}")
+
+
+def read_dataset(spec: dict) -> tuple[list[QARecord], list[BadSample], ReadReport]:
+    """One ``data`` entry of the training config -> (records, skipped, report). ``spec``: format, path, and the
+    format's options."""
     fmt = spec.get("format")
     if fmt not in FORMATS:
         raise ValueError(f"data format {fmt!r} is unknown; choose from {', '.join(FORMATS)}")
@@ -41,7 +84,8 @@ def read_dataset(spec: dict) -> tuple[list[QARecord], list[BadSample]]:
         records, skipped = read_sqa3d(path, Path(spec["annotations"]), media_root,
                                       spec.get("media_pattern", "{scene_id}"))
     limit = spec.get("limit")
-    return (records[:limit] if limit else records), skipped
+    records = records[:limit] if limit else records
+    return records, skipped, ReadReport.of(fmt, path, records, skipped)
 
 
 def _load_items(path: Path) -> tuple[list, list[BadSample]]:
@@ -62,7 +106,7 @@ def _load_items(path: Path) -> tuple[list, list[BadSample]]:
         try:
             items.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            bad.append(BadSample(f"line {n} is not JSON ({exc.msg})", str(path)))
+            bad.append(BadSample(f"line {n} is not JSON ({exc.msg})", str(path), "line not JSON"))
     return items, bad
 
 
@@ -75,7 +119,7 @@ def _collect(items, build, source: Path) -> tuple[list[QARecord], list[BadSample
         except BadSample as exc:
             skipped.append(exc)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            skipped.append(BadSample(f"item {i}: {type(exc).__name__}: {exc}", str(source)))
+            skipped.append(BadSample(f"item {i}: {type(exc).__name__}: {exc}", str(source), "malformed item"))
     return records, skipped
 
 
@@ -123,24 +167,39 @@ def split_human_turn(text: str) -> tuple[str, list[str]]:
 
 def read_llava_video(path: Path, media_root: Path, dataset: str):
     items, bad = _load_items(path)
+    dropped: list[BadSample] = []  # later turns left out (the record keeps the turns before them)
 
     def build(item, i):
         turns = item.get("conversations") or []
         pairs = [(turns[j], turns[j + 1]) for j in range(0, len(turns) - 1, 2)
                  if turns[j].get("from") == "human" and turns[j + 1].get("from") == "gpt"]
         if not pairs:
-            raise BadSample(f"item {item.get('id', i)}: empty conversation (no human/gpt pair)", str(path))
+            raise BadSample(f"item {item.get('id', i)}: empty conversation (no human/gpt pair)", str(path),
+                            "empty conversation")
+        rid = item.get("id", i)
         records = []
         for k, (human, gpt) in enumerate(pairs):
             question, options = split_human_turn(human.get("value", ""))
-            records.append(make_record(
-                id=f"{item.get('id', i)}#{k}" if len(pairs) > 1 else item.get("id", i), question=question,
-                options=options, answer=gpt.get("value"), question_type=item.get("question_type"),
-                media=media_root / item["video"], source=str(path), dataset=item.get("data_source") or dataset))
-        return records
+            try:
+                records.append(make_record(
+                    id=f"{rid}#{k}", question=question, options=options, answer=gpt.get("value"),
+                    question_type=item.get("question_type"), media=media_root / item["video"], source=str(path),
+                    dataset=item.get("data_source") or dataset))
+            except BadSample as exc:
+                if not records:
+                    raise  # without its first turn the conversation has no context to keep
+                # Later turns may refer to this one ("and the second one?"): without it they lose their context.
+                dropped.append(exc)
+                dropped.extend(BadSample(f"record {rid}#{j}: follows an unusable turn", str(path),
+                                         "follows an unusable turn") for j in range(k + 1, len(pairs)))
+                break
+        first = records[0]
+        first.id = str(rid)
+        first.followups = [Turn(r.question, r.options, r.answer, r.task, r.note) for r in records[1:]]
+        return first
 
     records, skipped = _collect(items, build, path)
-    return records, bad + skipped
+    return records, bad + skipped + dropped
 
 
 def read_sqa3d(questions: Path, annotations: Path, media_root: Path, media_pattern: str = "{scene_id}"):
@@ -151,7 +210,7 @@ def read_sqa3d(questions: Path, annotations: Path, media_root: Path, media_patte
     def build(item, i):
         qid = item["question_id"]
         if qid not in by_id:
-            raise BadSample(f"question {qid} has no annotation in {annotations}", str(questions))
+            raise BadSample(f"question {qid} has no annotation in {annotations}", str(questions), "no annotation")
         answers = by_id[qid].get("answers") or []
         answer = answers[0].get("answer") if answers else None
         situation = (item.get("situation") or "").strip()

@@ -24,12 +24,42 @@ BAG_SUFFIXES = {".mcap", ".db3"}
 _NUMBER = re.compile(r"^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$")
 
 
-class BadSample(ValueError):
-    """A record that cannot be trained on; ``source`` names the file it came from."""
+# How a record's answer was changed to be trainable (QARecord.note / Turn.note; counted in a ReadReport)
+NUMBER_PARSED = "number parsed from a free-form answer to a numerical question"
+KEPT_OPEN = "free-form answer to a question that only looks numerical, kept as open"
 
-    def __init__(self, reason: str, source: str = ""):
+_WORDS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+                                     "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())}
+_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+               "a dozen": 12, "dozen": 12})
+_TENS = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+_WORD_NUMBER = re.compile(rf"\b(?:({_TENS})[- ](one|two|three|four|five|six|seven|eight|nine)|a dozen|"
+                          rf"{'|'.join(sorted((w for w in _WORDS if w != 'a dozen'), key=len, reverse=True))})\b")
+_NUMBER_IN_TEXT = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])")
+
+
+class BadSample(ValueError):
+    """A record that cannot be trained on; ``source`` names the file it came from, ``kind`` says why in a few words
+    (what a ReadReport counts)."""
+
+    def __init__(self, reason: str, source: str = "", kind: str = "invalid record"):
         super().__init__(f"{source}: {reason}" if source else reason)
-        self.reason, self.source = reason, source
+        self.reason, self.source, self.kind = reason, source, kind
+
+
+@dataclass
+class Turn:
+    """A later turn of a conversation about the same frames, trained after the turns before it."""
+
+    question: str
+    options: list[str]
+    answer: str
+    task: str
+    note: str = ""
+
+    @property
+    def prompt_text(self) -> str:
+        return build_question_text(self.question, self.options, self.task)
 
 
 @dataclass
@@ -46,6 +76,13 @@ class QARecord:
     source: str = ""  # annotation file the record came from (named in skip messages)
     dataset: str = ""
     extra: dict = field(default_factory=dict)
+    note: str = ""  # how the answer was made trainable (NUMBER_PARSED, KEPT_OPEN), "" when taken as given
+    followups: list[Turn] = field(default_factory=list)  # the conversation's later turns, in order
+
+    @property
+    def turns(self) -> list[Turn]:
+        """Every question-answer turn of the sample: this record's, then its follow-ups."""
+        return [Turn(self.question, self.options, self.answer, self.task, self.note), *self.followups]
 
     @property
     def prompt_text(self) -> str:
@@ -73,17 +110,39 @@ def make_record(*, id, question, options, answer, media, question_type=None, top
             question_type in (*NUMERICAL_TASKS, ROUTE_ADVICE_TASK) and not options)
         task = resolve_task(question_type if fits else None, question, options)  # a stale type is re-inferred
     except ValueError as exc:
-        raise BadSample(f"record {id}: {exc}", source) from None
-    target = normalise_answer(answer, options, task)
+        raise BadSample(f"record {id}: {exc}", source, "invalid question or options") from None
+    target, note = normalise_answer(answer, options, task), ""
+    text = "" if answer is None else str(answer).strip()
+    if target is None and text and task in NUMERICAL_TASKS:
+        if fits:  # the source says the answer is a number: find the one it states
+            target, note = parse_number(text), NUMBER_PARSED
+        else:  # only the question's wording looked numerical: keep what was answered, scored by exact match
+            task, target, note = OPEN_TASK, text, KEPT_OPEN
     if target is None:
         shown = [o[:40] for o in options]
-        raise BadSample(f"record {id}: answer {str(answer)[:80]!r} is not among the options {shown}"
-                        if options else f"record {id}: answer {str(answer)[:80]!r} is empty or not a number "
-                        f"(task {task})", source)
+        if not text:
+            raise BadSample(f"record {id}: the answer is empty", source, "empty answer")
+        if options:
+            raise BadSample(f"record {id}: answer {text[:80]!r} is not among the options {shown}", source,
+                            "answer not among the options")
+        raise BadSample(f"record {id}: answer {text[:80]!r} states no single number (task {task})", source,
+                        "numerical answer without one number")
     media = Path(media)
     return QARecord(id=str(id), question=question, options=options, answer=target, task=task, media=str(media),
                     media_kind=media_kind(media), topic=topic, until_ns=until_ns, source=str(source),
-                    dataset=dataset or "", extra=extra)
+                    dataset=dataset or "", extra=extra, note=note)
+
+
+def parse_number(text: str) -> str | None:
+    """The one number a free-form answer states: "About 2.5 meters" -> "2.5", "There are 3 chairs." -> "3",
+    "two" -> "2", "1,200 cm" -> "1200". None when it states none, or several different ones."""
+    if _NUMBER.match(text.strip()):
+        return text.strip()
+    found = {float(m.group().replace(",", "")): m.group().replace(",", "") for m in _NUMBER_IN_TEXT.finditer(text)}
+    for m in _WORD_NUMBER.finditer(text.lower()):
+        value = _WORDS[m.group(1)] + _WORDS[m.group(2)] if m.group(1) else _WORDS[m.group()]
+        found.setdefault(float(value), str(value))
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 def normalise_answer(answer, options: list[str], task: str) -> str | None:

@@ -126,7 +126,7 @@ def geometry_check(out: Path, heldout: Path, bags: int) -> dict:
     from spacemind_ros.train.geometry_objective import geometry_scores
     from spacemind_ros.train.readers import read_dataset
 
-    records, _ = read_dataset({"format": "scenes", "path": str(heldout)})  # bags found as training finds them
+    records, _, _ = read_dataset({"format": "scenes", "path": str(heldout)})  # bags found as training finds them
     paths = sorted({r.media for r in records})[:bags]
     trained = geometry_scores(*load_model(out / "1-geometry" / "final"), paths)
     untrained = geometry_scores(*build_small(), paths)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from spacemind_ros.pipeline.prompting import OPEN_TASK
 from spacemind_ros.train.checkpoint import find_resume, load_checkpoint, prune_checkpoints, save_checkpoint
 from spacemind_ros.train.config import TrainConfig
 from spacemind_ros.train.data import IGNORE, Collator, EpochSampler, QADataset, Skipped, sampling_config
@@ -75,6 +76,10 @@ def _official_scorer():
     except ImportError:
         return None
     return score_official, QUESTION_TYPES
+
+
+def _plain(text: str) -> str:
+    return text.strip().rstrip(".").strip().lower()
 
 
 def lr_lambda(total_steps: int, warmup_steps: int):
@@ -173,13 +178,15 @@ class Trainer:
     # -- data -------------------------------------------------------------------------------------------------------
     def _read_data(self):
         train, evals = [], []
-        for spec in self.cfg.data.train:
-            records, skipped = read_dataset(spec)
-            train += records
-            self._note_skipped([Skipped("", s.source, s.reason) for s in skipped], "records")
-        for spec in self.cfg.data.eval:
-            records, skipped = read_dataset(spec)
-            evals += records
+        self.data_reports = []
+        for split, specs in (("train", self.cfg.data.train), ("eval", self.cfg.data.eval)):
+            for spec in specs:
+                records, skipped, report = read_dataset(spec)
+                (train if split == "train" else evals).extend(records)
+                self.data_reports.append(dict(report.as_dict(), split=split))
+                self._log(f"{split} data: {report.line()}")
+                if split == "train":
+                    self._note_skipped([Skipped("", s.source, s.reason) for s in skipped], "records")
         if not evals and self.cfg.data.eval_fraction > 0:  # deterministic hold-out by position in a seeded order
             order = random.Random(self.cfg.train.seed).sample(range(len(train)), len(train))
             n = max(1, int(len(train) * self.cfg.data.eval_fraction))
@@ -347,6 +354,7 @@ class Trainer:
             "eval_score": self.last_eval_score, "eval_unscorable": self.last_eval_unscorable,
             "seconds": elapsed, "samples_per_s": (self.samples_seen - samples_at_start) / max(elapsed, 1e-9),
             "skipped": len(skipped_all), "skipped_samples": skipped_all[:200], "final_checkpoint": str(final),
+            "data": self.data_reports,
             "replica_digests": digests, "replicas_identical": len(set(digests)) == 1,
             "encoder_cache": None if self.cache is None else {
                 "folder": str(self.cache.folder), "entries": self.cache.entries(),
@@ -388,7 +396,8 @@ class Trainer:
         """Answer-token mean loss (per sample for the dense objectives) on the held-out split (sharded over ranks). Where the evaluation tool's official
         VSI-Bench scorer is installed (``spacemind_ros.eval.scoring``), each VSI-Bench question is also answered
         greedily (16 tokens, like the benchmark) and scored; the mean lands in ``self.last_eval_score`` (the category
-        stage: the share of held-out tokens whose commonest class the head names)."""
+        stage: the share of held-out tokens whose commonest class the head names); open records score 1 for an
+        exact answer (case and a final period aside)."""
         records = self.eval_records[: self.cfg.train.eval_max_samples]
         dataset = self._dataset(records)
         scorer = _official_scorer() if self.cfg.train.eval_generate and not self.dense else None
@@ -408,7 +417,10 @@ class Trainer:
             if scorer is None:
                 continue
             rec = records[i]
-            if rec.task in scorer[1]:
+            if rec.task == OPEN_TASK:  # free-form answers: exact match, case and a final period aside
+                score += float(_plain(self.answer(batch)) == _plain(rec.answer))
+                scored += 1
+            elif rec.task in scorer[1]:
                 try:
                     score += scorer[0](rec.task, self.answer(batch), rec.answer)
                     scored += 1
