@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/workstation_bench.py                       # 8B dims, cuda, dtype auto (bf16)
     .venv/bin/python bench/workstation_bench.py --preset tiny --device cpu   # the same code path, here
+    .venv/bin/python bench/workstation_bench.py --device cpu --dtype bfloat16 --frames 4 --query-frames 2 --layers 2
+        # real widths on a 24 GB CPU machine: 2 LLM layers and 2 VGGT block pairs, everything else real
 
 Cold 32-frame query (the window just changed) and a follow-up on the same frames, time per stage, and peak GPU
 memory (``torch.cuda.max_memory_allocated``), printed beside the README's floor estimate. Random weights give
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import tempfile
@@ -30,8 +33,9 @@ from spacemind_ros.runtime import DTYPE_CHOICES, RuntimeSettings  # noqa: E402
 FLOOR_S = {"cold": 1.2, "follow_up": 0.08}  # README, "Workstation": H100 estimate at 32 frames, pad 518
 
 
-def build(preset: str, runtime: RuntimeSettings):
-    """(model, processor) with random weights, made directly on the device in the serving dtype."""
+def build(preset: str, runtime: RuntimeSettings, layers: int | None = None):
+    """(model, processor) with random weights, each part made once, on the device, in its serving dtype (InternVL
+    and CGMF in ``runtime.dtype``, VGGT in float32): no second copy. ``layers``: spacemind_8b_config's cut."""
     from spacemind_ros.model.modeling_spacemind import SpaceMindModel
     from spacemind_ros.model.presets import build_tiny, spacemind_8b_config
     from spacemind_ros.model.processing_spacemind import SpaceMindProcessor
@@ -45,14 +49,17 @@ def build(preset: str, runtime: RuntimeSettings):
     with tempfile.TemporaryDirectory() as tmp:  # Qwen2 layout with the real special ids (151674 rows)
         write_qwen2_tokenizer(Path(tmp))
         tokenizer = AutoTokenizer.from_pretrained(tmp)
-    config = spacemind_8b_config()
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(runtime.dtype)
-    try:
-        with torch.device(runtime.device):
-            model = SpaceMindModel(config, tokenizer=tokenizer)
-    finally:
-        torch.set_default_dtype(default)
+    from spacemind_ros.model.vggt import VGGT
+
+    config = spacemind_8b_config(layers)
+    with torch.device(runtime.device):
+        vggt = VGGT(config.vggt)  # float32, the dtype it serves in (built in bf16 it would be copied to float32)
+        default = torch.get_default_dtype()
+        torch.set_default_dtype(runtime.dtype)
+        try:
+            model = SpaceMindModel(config, vggt=vggt, tokenizer=tokenizer)
+        finally:
+            torch.set_default_dtype(default)
     model.place(runtime).eval()
     return model, SpaceMindProcessor(tokenizer, config, model.tokens_per_frame)
 
@@ -63,16 +70,22 @@ def main() -> None:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES)
     ap.add_argument("--frames", type=int, default=40, help="keyframes in the window (32 are sampled)")
+    ap.add_argument("--query-frames", type=int, default=32, help="frames sampled per query (the paper: 32)")
+    ap.add_argument("--layers", type=int, help="spacemind-8b with only this many LLM layers and VGGT block pairs "
+                    "(every width real): the pipeline at real widths where 8B does not fit")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", help="write the results here too")
     args = ap.parse_args()
     runtime = RuntimeSettings.resolve(args.device, args.dtype)
     t = time.perf_counter()
-    model, processor = build(args.preset, runtime)
+    if args.layers is not None and args.preset != "spacemind-8b":
+        ap.error("--layers cuts spacemind-8b only")
+    model, processor = build(args.preset, runtime, args.layers)
     load_s = time.perf_counter() - t
     cuda = runtime.device.type == "cuda"
-    reasoner = SpatialReasoner(model, processor, WindowConfig(min_gap_s=0.0, max_frames=256, duration_s=1e6),
-                               ReasonerConfig(feature_cache=True, default_timeout_s=600))
+    window = WindowConfig(min_gap_s=0.0, max_frames=256, duration_s=1e6, sample_frames=args.query_frames + 2,
+                          min_frames=min(4, args.frames, args.query_frames))
+    reasoner = SpatialReasoner(model, processor, window, ReasonerConfig(feature_cache=True, default_timeout_s=600))
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(8)]
     stamp = 0
@@ -97,12 +110,14 @@ def main() -> None:
         stages.append(a.stage_times_s)
     reasoner.close()
     result = {
-        "preset": args.preset, "device": str(runtime.device), "dtype": runtime.dtype_name,
+        "preset": args.preset, "layers": args.layers, "device": str(runtime.device), "dtype": runtime.dtype_name,
         "gpu": torch.cuda.get_device_name(runtime.device) if cuda else None,
         "frames_per_query": len(a.frame_stamps), "build_s": round(load_s, 1),
         "cold_s": round(statistics.median(cold), 4), "follow_up_s": round(statistics.median(follow), 4),
         "cold_stages_ms": {k: round(statistics.median(s[k] for s in stages) * 1e3, 2) for k in stages[0]},
         "peak_cuda_gb": round(torch.cuda.max_memory_allocated(runtime.device) / 1e9, 2) if cuda else None,
+        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2),  # Linux: KiB
+        "parameters_b": round(sum(p.numel() for p in model.parameters()) / 1e9, 3),
         "memory": memory_report(runtime.device),
         "floor_estimate_s": FLOOR_S if args.preset == "spacemind-8b" else None,
     }

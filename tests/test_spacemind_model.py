@@ -281,6 +281,26 @@ def test_spacemind_8b_on_meta_has_expected_parameter_counts():
     assert model.tokens_per_frame == 256
 
 
+def test_a_layer_cut_keeps_every_real_width():
+    """spacemind_8b_config(layers=2), the real-width CPU run's model: only LLM layers and VGGT block pairs go."""
+    model = build_on_meta(spacemind_8b_config(layers=2))
+    text = model.base.config.text_config
+    assert (text.num_hidden_layers, text.hidden_size, text.intermediate_size, text.num_attention_heads,
+            text.num_key_value_heads, text.vocab_size) == (2, 3584, 18944, 28, 4, 151674)
+    assert len(model.base.model.language_model.layers) == 2
+    agg = model.vggt.aggregator
+    assert len(agg.frame_blocks) == len(agg.global_blocks) == 2 and agg.camera_token.shape[-1] == 1024
+    assert sum(p.numel() for p in model.base.model.vision_tower.parameters()) == 304_012_288  # InternViT uncut
+    assert sum(p.numel() for p in model.cgmf.parameters()) == 28_866_561 and model.tokens_per_frame == 256
+    full = build_on_meta(spacemind_8b_config())
+    llm = lambda m: sum(p.numel() for n, p in m.base.model.language_model.named_parameters())  # noqa: E731
+    per_layer = sum(p.numel() for p in full.base.model.language_model.layers[0].parameters())
+    assert llm(full) - llm(model) == 26 * per_layer
+    assert spacemind_8b_config(layers=2).vggt.dpt.layers == (0, 0, 1, 1)
+    with pytest.raises(ValueError, match="layers must be 1-24"):
+        spacemind_8b_config(layers=0)
+
+
 def test_lora_targets_all_linear_adds_the_llm_mlp_and_nothing_of_the_vision_tower():
     """The 8B config's choice (model.lora_targets: all_linear, as InternVL's own Qwen2 LoRA fine-tuning): per layer
     r x (q 7168 + k 4096 + v 4096 + o 7168 + gate 22528 + up 22528 + down 22528) = r x 90,112, 28 layers."""

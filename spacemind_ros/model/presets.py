@@ -37,9 +37,22 @@ def internvl3_8b_dict() -> dict:
     ).to_dict()
 
 
-def spacemind_8b_config() -> SpaceMindConfig:
+def spacemind_8b_config(layers: int | None = None) -> SpaceMindConfig:
+    """SpaceMind at InternVL3-8B + VGGT-1B dimensions. ``layers``: keep only that many Qwen2 decoder layers and VGGT
+    frame/global block pairs (1-24); every width, head count, vocabulary, tile and token count stays real, so the
+    whole pipeline runs at real widths in a few GB (the DPT heads, if built, fuse four evenly spread layers)."""
+    internvl, vggt = internvl3_8b_dict(), VGGTConfig()
+    if layers is not None:
+        if not 1 <= layers <= vggt.depth:
+            raise ValueError(f"layers must be 1-{vggt.depth} (the LLM has 28, VGGT {vggt.depth} block pairs)")
+        text = internvl["text_config"]
+        text["num_hidden_layers"] = layers
+        if text.get("layer_types"):
+            text["layer_types"] = text["layer_types"][:layers]
+        spread = tuple(round(i * (layers - 1) / 3) for i in range(4))
+        vggt = VGGTConfig(depth=layers, dpt=dataclasses.replace(vggt.dpt, layers=spread))
     return SpaceMindConfig(
-        internvl=internvl3_8b_dict(), vggt=VGGTConfig(), cgmf=CGMFConfig(visual_dim=3584, spatial_dim=2048),
+        internvl=internvl, vggt=vggt, cgmf=CGMFConfig(visual_dim=3584, spatial_dim=2048),
         lora=LoRASettings(r=256, alpha=512, dropout=0.05), preset="spacemind-8b",
     )
 
