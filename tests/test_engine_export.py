@@ -160,6 +160,63 @@ def test_operator_check_names_what_tensorrt_refuses():
     assert not in_function.ok and "STFT" in in_function.summary()
 
 
+def _attention(scale_before: bool = True, dtype=TensorProto.BFLOAT16, consumer: str = "MatMul"):
+    """q, k^T, v -> softmax(q k^T s) v as a graph: scaled on q and k^T before the first MatMul (the form TensorRT
+    fuses) or on the scores after it."""
+    info = [helper.make_tensor_value_info(n, dtype, shape) for n, shape in (("q", [2, 8, 4]), ("kt", [2, 4, 8]),
+                                                                             ("v", [2, 8, 4]))]
+    sqrt_s = helper.make_tensor("sqrt_s", dtype, [], [0.5])
+    if scale_before:
+        nodes = [helper.make_node("Mul", ["q", "sqrt_s"], ["qs"]), helper.make_node("Mul", ["kt", "sqrt_s"], ["ks"]),
+                 helper.make_node("MatMul", ["qs", "ks"], ["scores"])]
+    else:
+        nodes = [helper.make_node("MatMul", ["q", "kt"], ["raw"]), helper.make_node("Mul", ["raw", "sqrt_s"], ["scores"])]
+    nodes += [helper.make_node("Softmax", ["scores"], ["p"], axis=-1)]
+    nodes += [helper.make_node("MatMul", ["p", "v"], ["y"])] if consumer == "MatMul" else \
+        [helper.make_node(consumer, ["p"], ["y"])]
+    graph = helper.make_graph(nodes, "attn", info, [helper.make_tensor_value_info("y", dtype, None)], [sqrt_s])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_attention_check_names_what_tensorrt_cannot_fuse():
+    from spacemind_ros.engine.attention import check_attention
+
+    assert check_attention(_attention()).scopes == {"graph": {"fusable": 1}}
+    assert check_attention(_attention(dtype=TensorProto.FLOAT16)).problems() == {}
+    assert list(check_attention(_attention(scale_before=False)).problems()) == [
+        "scale applied after the first MatMul (TensorRT needs it on Q/K before)"]
+    assert list(check_attention(_attention(dtype=TensorProto.FLOAT)).problems()) == [
+        "float32 (TensorRT fuses 16-bit attention: export fp16 or bf16)"]
+    assert list(check_attention(_attention(consumer="Relu")).problems()) == [
+        "softmax output not consumed by exactly one MatMul"]
+
+
+def test_vggt_attention_exports_in_the_form_tensorrt_fuses(tiny_engines, tmp_path):
+    """torch.onnx's decomposition of scaled_dot_product_attention scales Q and K^T by sqrt(s) before the first
+    MatMul: TensorRT's fusable form. In bf16 every aggregator chain fuses (the camera head's trunk stays float32 by
+    design: it attends over one token per frame); in fp32 none does, and the build log says what that costs."""
+    from spacemind_ros.engine.attention import unfused_attention_note, unfused_score_bytes
+
+    model, _, _, exports = tiny_engines
+    fp32 = exports["vggt"][1]
+    bf16 = export_part(model, "vggt", tmp_path / "bf16", "bf16", (1, 8), vggt_hw=NON_SQUARE_HW)
+    depth = model.vggt.config.depth
+    want = {"aggregator.patch_embed.blocks": model.vggt.config.patch_embed.depth,
+            "aggregator.frame_blocks": depth, "aggregator.global_blocks": depth,
+            "camera_head.trunk": model.vggt.config.camera_trunk_depth * model.vggt.config.camera_num_iterations}
+    assert {k: sum(v.values()) for k, v in bf16.attention["scopes"].items()} == want
+    assert all(bf16.attention["scopes"][k] == {"fusable": n} for k, n in want.items() if k.startswith("aggregator"))
+    assert unfused_attention_note(bf16, 32) is None
+    assert all(list(v) == ["float32 (TensorRT fuses 16-bit attention: export fp16 or bf16)"]
+               for v in fp32.attention["scopes"].values())
+    per_frame = (NON_SQUARE_HW[0] // 14) * (NON_SQUARE_HW[1] // 14) + 5
+    assert fp32.extra["tokens_per_frame"] == per_frame and fp32.extra["num_heads"] == model.vggt.config.num_heads
+    gb = unfused_score_bytes(fp32.extra["num_heads"], 32 * per_frame, 4) / 1e9
+    assert f"{gb:.1f} GB" in unfused_attention_note(fp32, 32)
+    # The real VGGT at 32 frames: the 124 GB (float32) and 62 GB (bf16) the issue measured.
+    assert round(unfused_score_bytes(16, 32 * 1374, 4) / 1e9) == 124 and round(unfused_score_bytes(16, 32 * 1374, 2) / 1e9) == 62
+
+
 def test_manifest_that_does_not_match_its_onnx_is_refused_and_re_exported(tiny_engines, tmp_path):
     model, _, engine_dir, exports = tiny_engines
     shutil.copytree(engine_dir / "onnx", tmp_path / "onnx")

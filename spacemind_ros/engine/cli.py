@@ -72,6 +72,8 @@ def cmd_export(args) -> int:
     failed = 0
     for part, (folder, manifest) in exports.items():
         print(f"{part:6s} {folder}  {manifest.operator_check['summary']}")
+        if manifest.attention.get("scopes"):
+            print(f"{'':6s} {manifest.attention['summary']}")
         failed += not manifest.operator_check["ok"]
     return 1 if failed else 0
 
@@ -111,7 +113,8 @@ def cmd_info(args) -> int:
             m = read_manifest(folder)
             out["exports"].append({"folder": str(folder), "part": m.part, "precision": m.precision,
                                    "frames": m.frames, "opset": m.opset, "intact": True,
-                                   "tensorrt_ops": m.operator_check.get("ok")})
+                                   "tensorrt_ops": m.operator_check.get("ok"),
+                                   "attention": m.attention.get("summary")})
         except ManifestError as exc:
             out["exports"].append({"folder": str(folder), "intact": False, "error": str(exc)})
     try:

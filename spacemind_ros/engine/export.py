@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from spacemind_ros.engine.attention import check_attention
 from spacemind_ros.engine.manifest import Manifest, TensorSpec, sha256_file, weights_hash
 from spacemind_ros.engine.operators import check_model
 from spacemind_ros.engine.parts import DTYPE_NAMES, PRECISIONS, VGGTPart, build_part, cast_part
@@ -107,6 +108,7 @@ def export_part(model, name: str, folder: str | Path, precision: str = "fp32", f
             dynamic_axes={s.name: {str(s.shape.index("frames")): "frames"} for s in [*inputs, *outputs]},
             frames={"min": lo, "max": hi}, source_hash=source_hash, exporter=exporter_versions(),
             operator_check={"ok": report.ok, "problems": report.problems, "summary": report.summary()},
+            attention=check_attention(tmp / ONNX_NAME).as_dict(),
             extra=part.settings(),
         )
         manifest.write(tmp)

@@ -61,6 +61,7 @@ class Manifest:
     source_hash: str  # weights_hash of the exported part (independent of precision)
     exporter: dict[str, str]  # package versions
     operator_check: dict = field(default_factory=dict)  # {"ok": bool, "problems": [...], "summary": str}
+    attention: dict = field(default_factory=dict)  # engine.attention.AttentionReport.as_dict(): fusable by TensorRT?
     extra: dict = field(default_factory=dict)  # part settings (VGGT image size, layer)
     version: int = MANIFEST_VERSION
 

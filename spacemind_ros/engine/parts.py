@@ -140,7 +140,10 @@ class VGGTPart(nn.Module):
         return (torch.rand(1, frames, 3, H, W, device=device).to(dtype),)
 
     def settings(self) -> dict:
-        return {"image_hw": list(self.image_hw), "layer": self.layer}
+        H, W = self.image_hw
+        p = self.vggt_config.patch_size
+        return {"image_hw": list(self.image_hw), "layer": self.layer, "num_heads": self.vggt_config.num_heads,
+                "tokens_per_frame": (H // p) * (W // p) + self.vggt_config.patch_start_idx}
 
     def cast(self, dtype: torch.dtype) -> "VGGTPart":
         """A copy in ``dtype`` with the camera head kept in float32 (as the official code runs it)."""

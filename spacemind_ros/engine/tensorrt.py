@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spacemind_ros.engine.attention import unfused_attention_note
 from spacemind_ros.engine.cache import EngineCache, EngineKey
 from spacemind_ros.engine.manifest import Manifest
 
@@ -206,6 +207,9 @@ def load_or_build_engine(folder: Path, manifest: Manifest, engine_dir: Path, pro
     def build() -> bytes:
         if not manifest.operator_check.get("ok", False):
             raise RuntimeError(f"{onnx_path} failed the TensorRT operator check: {manifest.operator_check}")
+        note = unfused_attention_note(manifest, hi)
+        if note:
+            log.warning("%s", note)
         return build_serialized(onnx_path, manifest, (lo, opt, hi), cache.timing_cache_path(gpu, cc, trt.__version__))
 
     def verify(engine) -> dict:
