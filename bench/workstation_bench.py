@@ -33,9 +33,10 @@ from spacemind_ros.runtime import DTYPE_CHOICES, RuntimeSettings  # noqa: E402
 FLOOR_S = {"cold": 1.2, "follow_up": 0.08}  # README, "Workstation": H100 estimate at 32 frames, pad 518
 
 
-def build(preset: str, runtime: RuntimeSettings, layers: int | None = None):
+def build(preset: str, runtime: RuntimeSettings, layers: int | None = None, lora_targets: list[str] | None = None):
     """(model, processor) with random weights, each part made once, on the device, in its serving dtype (InternVL
-    and CGMF in ``runtime.dtype``, VGGT in float32): no second copy. ``layers``: spacemind_8b_config's cut."""
+    and CGMF in ``runtime.dtype``, VGGT in float32): no second copy. ``layers``: spacemind_8b_config's cut;
+    ``lora_targets``: the 8B's LoRA target modules (default: its preset's)."""
     from spacemind_ros.model.modeling_spacemind import SpaceMindModel
     from spacemind_ros.model.presets import build_tiny, spacemind_8b_config
     from spacemind_ros.model.processing_spacemind import SpaceMindProcessor
@@ -52,6 +53,10 @@ def build(preset: str, runtime: RuntimeSettings, layers: int | None = None):
     from spacemind_ros.model.vggt import VGGT
 
     config = spacemind_8b_config(layers)
+    if lora_targets is not None:
+        import dataclasses
+
+        config.lora = dataclasses.replace(config.lora, target_modules=list(lora_targets))
     with torch.device(runtime.device):
         vggt = VGGT(config.vggt)  # float32, the dtype it serves in (built in bf16 it would be copied to float32)
         default = torch.get_default_dtype()
