@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from spacemind_ros.train.config import load_config
+from spacemind_ros.train.distributed import barrier, shutdown
 from spacemind_ros.train.trainer import Trainer
 
 
@@ -29,6 +30,8 @@ def main(argv: list[str]) -> int:
     grads, units, trainer = step_gradient(load_config(argv[0], []))
     if trainer.dist.is_main:
         save_file({n: g.contiguous() for n, g in grads.items()}, argv[1], metadata={"units": json.dumps(units)})
+    barrier(trainer.dist)  # both ranks leave together: gloo's threads never outlive the group
+    shutdown(trainer.dist)
     return 0
 
 
