@@ -158,10 +158,18 @@ def test_plumbing_small_model_overfits_a_handful_of_questions(tmp_path):
     """32 training questions of 4 scenes, every question type but route planning and appearance order (the scenes
     had no clear instance of those in their first questions), learnt by heart by the QA stage's own config and then
     answered through the serving path: at least 95% exact, or something between data, prompt, labels and decoding
-    is broken."""
+    is broken. Then one question text for ~30 rooms, whose answers only the frames decide."""
     from spacemind_ros.train.overfit import overfit_check
 
     result = overfit_check(tmp_path)
     assert result["questions"] == 32 and len(result["types"]) >= 7, result
     assert result["passed"] and result["exact"] >= 31, result["wrong"]
     assert json.loads((tmp_path / "overfit.json").read_text())["exact"] == result["exact"]
+    # The same counting question for every room, one or two instances: only the frames tell them apart (a model
+    # blind to them gets half), and the serving path answers them all
+    same = result["frames_only"]
+    asked = [json.loads(line) for line in (tmp_path / "frames_only" / "scenes" / "frames_only.jsonl").open()]
+    assert len({q["question"] for q in asked}) == 1 and len({q["scene_name"] for q in asked}) == len(asked) >= 28
+    assert sorted({q["ground_truth"] for q in asked}) == ["1", "2"]
+    assert abs(sum(q["ground_truth"] == "1" for q in asked) * 2 - len(asked)) <= 2  # balanced: blind gets ~50%
+    assert same["questions"] == len(asked) and same["exact"] >= 0.95 * len(asked), same["wrong"]
