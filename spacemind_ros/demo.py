@@ -72,7 +72,10 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="small", choices=["small", "tiny"], help="model preset (default small)")
     args = parser.parse_args(argv)
+    from spacemind_ros.frameworks import quiet_frameworks
     from spacemind_ros.pipeline.answer_json import model_status
+
+    quiet_frameworks()
 
     trained, warning = model_status("", args.preset)
     domain = apply_loopback_environment()

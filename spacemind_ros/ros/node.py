@@ -33,6 +33,7 @@ from spacemind_ros.pipeline import Answer, RouteAnswer
 from spacemind_ros.pipeline.answer_json import model_status
 from spacemind_ros.pipeline.intake_counters import DropCounter, drop_summary, resolve_stamp
 from spacemind_ros.process_tuning import tune_for_streaming
+from spacemind_ros.frameworks import quiet_frameworks
 from spacemind_ros.ros import diagnostics, log_bridge, names
 from spacemind_ros.ros.conversions import fill_response, time_to_ns
 from spacemind_ros.ros.geometry_publisher import GeometryPublisher
@@ -386,6 +387,7 @@ def _spin(executor, stop: threading.Event, logger) -> None:
 
 
 def main(args=None) -> int:
+    quiet_frameworks()  # library warnings and loading bars to the debug log, not the console
     tune_for_streaming()  # short GIL hand-over: image callbacks do not wait behind the query thread
     # Our own SIGINT/SIGTERM handling: rclpy's would shut the context down at once, and the queries in flight could
     # no longer answer. Instead: cancel them (CANCELED goes out), then stop the executor and the context.
