@@ -1,5 +1,5 @@
 """Window geometry for RViz and planners: ~/window_poses, ~/window_cloud, ~/depth (+ ~/depth/camera_info),
-~/get_window_geometry.
+~/route_path, ~/get_window_geometry.
 
 Computed only when a topic has a subscriber (right after each answered query, on that query's frames) or when the
 service is called, so image intake and plain queries never pay for it. Odometry (nav_msgs/Odometry on the
@@ -37,6 +37,7 @@ class GeometryPublisher:
         self.cloud_pub = node.create_publisher(PointCloud2, "~/window_cloud", LATCHED)
         self.depth_pub = node.create_publisher(Image, "~/depth", LATCHED)
         self.depth_info_pub = node.create_publisher(CameraInfo, "~/depth/camera_info", LATCHED)
+        self.route_pub = node.create_publisher(Path, "~/route_path", LATCHED)  # the last route's waypoints
         node.create_service(GetWindowGeometry, "~/get_window_geometry", self._on_request,
                             callback_group=callback_group)
         self.callback_group = callback_group
@@ -180,7 +181,10 @@ class GeometryPublisher:
         header = Header(stamp=ns_to_time(geometry.frame_stamps[0]),
                         frame_id=geometry.odometry_frame_id if geometry.metric else s.geometry_camera_frame)
         poses = poses_to_msg(route.poses, header).poses if len(route.poses) else []
-        return Path(header=header, poses=[PoseStamped(header=header, pose=p) for p in poses]), route.note
+        path = Path(header=header, poses=[PoseStamped(header=header, pose=p) for p in poses])
+        if path.poses:
+            self.route_pub.publish(path)  # for RViz and Foxglove (config/rviz, config/foxglove)
+        return path, route.note
 
     def _on_request(self, req, res):
         t0 = time.monotonic()
