@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Build the spacemind_interfaces package (msg/) with rosidl and install it into a venv.
-# Usage: scripts/build_interfaces.sh VENV
+# Build a ROS interface package with rosidl and install it into a venv: spacemind_interfaces (msg/, the default) or
+# tf2_msgs (msg_tf2/: TFMessage only, no wheel exists).
+# Usage: scripts/build_interfaces.sh VENV [PACKAGE_DIR]
 # The ROS wheels' exported CMake files name the wheel builder's Python include dirs; they are rewritten to this
 # venv's Python and numpy before configuring (see README "Set-up details").
 set -euo pipefail
 venv=$(cd "$1" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
 py="$venv/bin/python"
-build="$root/build/spacemind_interfaces"
+src="$root/${2:-msg}"
+pkg=$(sed -n 's#.*<name>\(.*\)</name>.*#\1#p' "$src/package.xml" | head -1)
+build="$root/build/$pkg"
 
 py_inc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 np_inc=$("$py" -c 'import numpy; print(numpy.get_include())')
@@ -26,7 +29,7 @@ fi
 rm -rf "$build"
 mkdir -p "$build"
 export AMENT_PREFIX_PATH="$venv" PATH="$venv/bin:$PATH"
-cmake -S "$root/msg" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$venv" -DCMAKE_INSTALL_PREFIX="$venv" \
   -DPython3_EXECUTABLE="$py" -DBUILD_TESTING=OFF >"$build/configure.log" 2>&1 \
   || { echo "build_interfaces: cmake configure failed; log: $build/configure.log" >&2; tail -30 "$build/configure.log" >&2; exit 1; }
@@ -34,5 +37,8 @@ cmake --build "$build" -j"$(nproc)" >"$build/build.log" 2>&1 \
   || { echo "build_interfaces: build failed; log: $build/build.log" >&2; tail -30 "$build/build.log" >&2; exit 1; }
 cmake --install "$build" >"$build/install.log" 2>&1 \
   || { echo "build_interfaces: install failed; log: $build/install.log" >&2; tail -30 "$build/install.log" >&2; exit 1; }
-"$py" -c 'from spacemind_interfaces.srv import SpatialQuery, RouteAdvice; from spacemind_interfaces.action import SpatialQuery as A; from spacemind_interfaces.msg import SpatialAnswer' \
-  || { echo "build_interfaces: built, but spacemind_interfaces does not import" >&2; exit 1; }
+case "$pkg" in
+  spacemind_interfaces) check='from spacemind_interfaces.srv import SpatialQuery, RouteAdvice; from spacemind_interfaces.action import SpatialQuery as A; from spacemind_interfaces.msg import SpatialAnswer' ;;
+  *) check="import $pkg.msg" ;;
+esac
+"$py" -c "$check" || { echo "build_interfaces: built, but $pkg does not import" >&2; exit 1; }

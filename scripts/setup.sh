@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One-time (and idempotent) set-up: .venv with pinned packages, the spacemind_interfaces ROS package built into it,
-# and spacemind_ros installed editable. A second run on a ready machine only compares a stamp and exits.
+# One-time (and idempotent) set-up: .venv with pinned packages, the spacemind_interfaces and tf2_msgs (TFMessage)
+# ROS packages built into it, and spacemind_ros installed editable. A second run on a ready machine only compares a
+# stamp and exits.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -12,7 +13,7 @@ fail() { echo "setup: $*" >&2; exit 1; }
 
 # Everything that decides the installed state; a change to any of these reruns the matching step.
 deps_hash=$(cat requirements/requirements.txt requirements/constraints.txt | sha256sum | cut -c1-16)
-msg_hash=$(find msg -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
+msg_hash=$(find msg msg_tf2 -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)
 pkg_hash=$(cat setup.py | sha256sum | cut -c1-16)
 stamp="$venv/.spacemind-setup"
 want="deps=$deps_hash msg=$msg_hash pkg=$pkg_hash"
@@ -37,8 +38,9 @@ if [[ "$have" != *"deps=$deps_hash"* ]]; then
 fi
 if [[ "$have" != *"msg=$msg_hash"* ]]; then
   command -v cmake >/dev/null || fail "cmake is needed to build msg/ (Debian: apt-get install cmake g++)"
-  echo "setup: building the spacemind_interfaces package"
+  echo "setup: building the spacemind_interfaces and tf2_msgs packages"
   bash scripts/build_interfaces.sh "$venv" || fail "building spacemind_interfaces failed"
+  bash scripts/build_interfaces.sh "$venv" msg_tf2 || fail "building tf2_msgs (TFMessage) failed"
 fi
 if [[ "$have" != *"pkg=$pkg_hash"* ]] || ! "$venv/bin/python" -c 'import spacemind_ros' 2>/dev/null; then
   echo "setup: installing spacemind_ros (editable)"

@@ -1,5 +1,6 @@
 """Window geometry over ROS: message layouts, and across processes (node in a child process, client here)."""
 import math
+import time
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from geometry_msgs.msg import PoseArray
 from nav_msgs.msg import Odometry
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from tf2_msgs.msg import TFMessage
 from spacemind_interfaces.srv import GetWindowGeometry, RouteAdvice, SpatialQuery
 from std_msgs.msg import Header
 
@@ -110,6 +112,7 @@ def publish_window(c, n=8, t0=100 * S):
         c["odom"].publish(o)
         img = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
         c["images"].publish(array_to_image_msg(img, "rgb8", header=Header(stamp=stamp(ns), frame_id="camera")))
+        time.sleep(0.02)  # a camera's pace: a burst overruns the sensor-data QoS history of 5
     return stamps
 
 
@@ -135,12 +138,13 @@ def test_geometry_only_when_subscribed_then_published_after_a_query(geometry_nod
     d = diag(c)
     assert d["geometry_computed"] == "0"  # nobody listens: nothing computed
 
-    got = {"poses": [], "cloud": [], "depth": [], "info": []}
+    got = {"poses": [], "cloud": [], "depth": [], "info": [], "tf": []}
     node = c["node"]
     node.create_subscription(PoseArray, "/spacemind_node/window_poses", got["poses"].append, 1)
     node.create_subscription(PointCloud2, "/spacemind_node/window_cloud", got["cloud"].append, 1)
     node.create_subscription(Image, "/spacemind_node/depth", got["depth"].append, 1)
     node.create_subscription(CameraInfo, "/spacemind_node/depth/camera_info", got["info"].append, 1)
+    node.create_subscription(TFMessage, "/tf", got["tf"].append, 100)
     assert wait_for(lambda: node.count_publishers("/spacemind_node/window_cloud") > 0, timeout=30)
     res = call(node, c["query"], SpatialQuery.Request(question="How many boxes are there?"))
     assert res.success, res.error_message
@@ -163,6 +167,21 @@ def test_geometry_only_when_subscribed_then_published_after_a_query(geometry_nod
     assert (K[0, 2], K[1, 2]) == pytest.approx((28.0, 21.0))  # VGGT's centred principal point, moved 7 rows up
     assert K[0, 0] > 0 and K[1, 1] > 0 and K[2, 2] == 1 and np.array(info.p).reshape(3, 4)[:, :3].tolist() == K.tolist()
     assert info.distortion_model == "plumb_bob" and not any(info.d)
+    # /tf: the newest sampled camera in the window frame (odom: metric), the same pose as the last of window_poses
+    assert wait_for(lambda: got["tf"], timeout=30)
+    (tf,) = got["tf"][-1].transforms
+    assert (tf.header.frame_id, tf.child_frame_id, tf.header.stamp) == ("odom", "spacemind_camera", depth.header.stamp)
+    last = poses.poses[-1]
+    assert [tf.transform.translation.x, tf.transform.translation.y, tf.transform.translation.z] == pytest.approx(
+        [last.position.x, last.position.y, last.position.z], abs=1e-6)
+    assert [tf.transform.rotation.w, tf.transform.rotation.z] == pytest.approx(
+        [last.orientation.w, last.orientation.z], abs=1e-6)
+    # the type TF listeners use: the upstream definition's RIHS01 hash (rosbags computes it from ROS 2 Kilted's)
+    from rosbags.typesys import Stores, get_typestore
+
+    (endpoint,) = [e for e in node.get_publishers_info_by_topic("/tf") if e.node_name == "spacemind_node"]
+    assert endpoint.topic_type == "tf2_msgs/msg/TFMessage"
+    assert str(endpoint.topic_type_hash) == get_typestore(Stores.ROS2_KILTED).hash_rihs01("tf2_msgs/msg/TFMessage")
     assert int(diag(c)["geometry_computed"]) >= 1
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion
+from geometry_msgs.msg import Point, Pose, PoseArray, Quaternion, Transform, TransformStamped, Vector3
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
@@ -69,3 +69,12 @@ def camera_info_to_msg(intrinsic: np.ndarray, height: int, width: int, header: H
     return CameraInfo(header=header, height=int(height), width=int(width), distortion_model="plumb_bob",
                       d=[0.0] * 5, k=K.reshape(-1).tolist(), r=np.eye(3).reshape(-1).tolist(),
                       p=P.reshape(-1).tolist())
+
+
+def transform_to_msg(world_from_camera: np.ndarray, header: Header, child_frame_id: str) -> TransformStamped:
+    """``[4, 4]`` camera -> ``header.frame_id`` as the TransformStamped TF carries (the camera's pose in the frame)."""
+    t = world_from_camera[:3, 3]
+    q = matrix_to_quaternion(world_from_camera[None, :3, :3])[0]
+    return TransformStamped(header=header, child_frame_id=child_frame_id, transform=Transform(
+        translation=Vector3(x=float(t[0]), y=float(t[1]), z=float(t[2])),
+        rotation=Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3]))))

@@ -1,5 +1,5 @@
 """Window geometry for RViz and planners: ~/window_poses, ~/window_cloud, ~/depth (+ ~/depth/camera_info),
-~/route_path, ~/get_window_geometry.
+~/route_path, the newest camera on /tf, ~/get_window_geometry.
 
 Computed only when a topic has a subscriber (right after each answered query, on that query's frames) or when the
 service is called, so image intake and plain queries never pay for it. Odometry (nav_msgs/Odometry on the
@@ -18,13 +18,20 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from spacemind_interfaces.srv import GetWindowGeometry
 from std_msgs.msg import Header
+from tf2_msgs.msg import TFMessage  # built from its definition by scripts/setup.sh (no wheel exists)
 
 from spacemind_ros.errors import ErrorCode, SpaceMindError
 from spacemind_ros.geometry.odometry import OdometryBuffer
 from spacemind_ros.geometry.route import frame_question, route_path
 from spacemind_ros.geometry.window_geometry import GeometrySettings, WindowGeometry, geometry_of_frames
 from spacemind_ros.ros.conversions import ns_to_time, time_to_ns
-from spacemind_ros.ros.geometry_conversions import camera_info_to_msg, cloud_to_msg, depth_to_msg, poses_to_msg
+from spacemind_ros.ros.geometry_conversions import (
+    camera_info_to_msg,
+    cloud_to_msg,
+    depth_to_msg,
+    poses_to_msg,
+    transform_to_msg,
+)
 
 # Latched: a display that subscribes after a query still gets the last window's geometry.
 LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
@@ -38,6 +45,7 @@ class GeometryPublisher:
         self.depth_pub = node.create_publisher(Image, "~/depth", LATCHED)
         self.depth_info_pub = node.create_publisher(CameraInfo, "~/depth/camera_info", LATCHED)
         self.route_pub = node.create_publisher(Path, "~/route_path", LATCHED)  # the last route's waypoints
+        self.tf_pub = node.create_publisher(TFMessage, "/tf", 10)
         node.create_service(GetWindowGeometry, "~/get_window_geometry", self._on_request,
                             callback_group=callback_group)
         self.callback_group = callback_group
@@ -96,8 +104,10 @@ class GeometryPublisher:
         self.odometry.add(time_to_ns(msg.header.stamp), (p.x, p.y, p.z), msg.header.frame_id)
 
     def has_subscribers(self) -> bool:
-        return any(p.get_subscription_count() > 0
-                   for p in (self.poses_pub, self.cloud_pub, self.depth_pub, self.depth_info_pub))
+        pubs = [self.poses_pub, self.cloud_pub, self.depth_pub, self.depth_info_pub]
+        if self.settings is not None and self.settings.publish_tf:
+            pubs.append(self.tf_pub)
+        return any(p.get_subscription_count() > 0 for p in pubs)
 
     def after_query(self, answer) -> None:
         """Queue the answered query's frames for the worker if anyone listens; never blocks the query."""
@@ -157,6 +167,15 @@ class GeometryPublisher:
         if depth is not None:
             self.depth_pub.publish(depth)
             self.depth_info_pub.publish(info)
+        if self.settings.publish_tf:
+            self.tf_pub.publish(TFMessage(transforms=[self.newest_camera_transform(geometry)]))
+
+    def newest_camera_transform(self, geometry: WindowGeometry):
+        """The newest sampled camera in the window frame (the odometry frame when metric), at that frame's stamp."""
+        s = self.settings
+        header = Header(stamp=ns_to_time(geometry.frame_stamps[-1]),
+                        frame_id=geometry.odometry_frame_id if geometry.metric else s.geometry_camera_frame)
+        return transform_to_msg(geometry.world_from_camera[-1], header, s.tf_camera_frame)
 
     def route_path(self, answer, goal: str) -> tuple[Path, str]:
         """A nav_msgs/Path for route advice: ask the model (a follow-up on the same frames, so its visual prefix is

@@ -60,6 +60,11 @@ PARAMS: dict[str, Param] = {
                                       read_only=True),
     "geometry_camera_frame": Param("camera_optical_frame", "frame of the camera images (REP-103 optical axes)",
                                    read_only=True),
+    "publish_tf": Param(True, "publish the newest window camera's pose on /tf (window frame -> tf_camera_frame) "
+                        "whenever window geometry is computed; a /tf listener counts as a geometry subscriber",
+                        read_only=True),
+    "tf_camera_frame": Param("spacemind_camera", "child frame of that /tf transform: the newest sampled camera",
+                             read_only=True),
     "route_path": Param(True, "route advice also returns a nav_msgs/Path (one more follow-up question and VGGT run)",
                         read_only=True),
     "odometry_topic": Param("", "nav_msgs/Odometry topic for metric window geometry; empty = up to scale",
@@ -105,6 +110,8 @@ class NodeSettings:
     geometry_max_points: int
     geometry_confidence_drop: float
     geometry_camera_frame: str
+    publish_tf: bool
+    tf_camera_frame: str
     route_path: bool
     odometry_topic: str
     eval_perturbation: str
