@@ -77,7 +77,9 @@ def test_three_processes_answer_with_published_stamps(client):
     assert not route.path.poses and "geometry_dense_heads" in route.path_note  # no depth head: no Path, and why
     assert wait_for(lambda: any(a.question.startswith("How far") for a in client["answers"]), timeout=10)
     d = last_diag(client)
-    assert int(d["frames_received"]) >= 40 and int(d["window_fill"]) >= 32 and d["backend"] == "torch"
+    # 48 best-effort frames at 30 Hz: a loaded 2-core machine loses a few in transport (38 arrived once); the
+    # window must still hold the 32 a query samples
+    assert int(d["frames_received"]) >= 32 and int(d["window_fill"]) >= 32 and d["backend"] == "torch"
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,13 @@ Layouts (see README, "Training data"):
 - ``vlm3r`` / ``vica`` (VLM-3R data, ViCA-322K): LLaVA-video JSON (list or lines) with ``id``, ``video`` (relative to
   ``media_root``) and ``conversations`` [{from: human|gpt, value}]; one sample per conversation, its later
   human/gpt pairs kept as follow-up turns after the first (a turn that cannot be used ends the conversation there).
+- ``sqa3d``: the official ``v1_balanced_questions_*.json`` (``questions``) + ``v1_balanced_sqa_annotations_*.json``
+  (``annotations``) joined on ``question_id``; the situation text precedes the question; media per scene
+  ``{media_root}/{media_pattern}`` with ``{scene_id}`` substituted (a video or a frame folder).
 
 Answers: multiple choice -> the letter; a number where the source's ``question_type`` says numerical, parsed from
 free text if need be ("About 2.5 meters" -> 2.5); a free-form answer to a question that only looks numerical stays
 an open record. ``read_dataset`` reports per file what was kept, converted and skipped, and why (ReadReport).
-- ``sqa3d``: the official ``v1_balanced_questions_*.json`` (``questions``) + ``v1_balanced_sqa_annotations_*.json``
-  (``annotations``) joined on ``question_id``; the situation text precedes the question; media per scene
-  ``{media_root}/{media_pattern}`` with ``{scene_id}`` substituted (a video or a frame folder).
 """
 from __future__ import annotations
 
