@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 STEPS = ("cuda_tests", "vggt_engine", "workstation", "train_step")
-LIMIT_S = {"cuda_tests": 150, "vggt_engine": 300, "workstation": 90, "train_step": 60}  # 600 s in all
+# 540 s in all: under the device's 600 s a command, start-up and imports included
+LIMIT_S = {"cuda_tests": 130, "vggt_engine": 270, "workstation": 85, "train_step": 55}
 VGGT_ACTIVATION_BOUND_GB = 8.0  # fused: tens of [44k, 1024] bf16 activations; unfused: 62 GB of scores per layer
 CUDA_TESTS = (
     "tests/test_cuda.py",
@@ -68,7 +69,7 @@ def step_vggt_engine(dry_run: bool, out: Path) -> dict:
 
     import torch
 
-    from spacemind_ros.engine.attention import check_attention
+    from spacemind_ros.engine.attention import unfused_attention_note
     from spacemind_ros.engine.export import export_part
     from spacemind_ros.engine.tensorrt import tensorrt_available
     from spacemind_ros.model.presets import spacemind_8b_config
@@ -86,9 +87,9 @@ def step_vggt_engine(dry_run: bool, out: Path) -> dict:
     manifest = export_part(holder, "vggt", folder, "bf16", (1, 32), vggt_hw=(518, 518))
     result = {"layers": config.vggt.depth, "export_s": round(time.perf_counter() - t0, 1),
               "attention": manifest.attention["summary"], "operator_check": manifest.operator_check["summary"]}
-    problems = check_attention(folder / manifest.onnx_file).problems("aggregator")
-    if problems:
-        return {**result, "status": "failed", "reason": f"aggregator attention not fusable: {problems}"}
+    note = unfused_attention_note(manifest, 32)  # also fails when no aggregator chain is recognised at all
+    if note:
+        return {**result, "status": "failed", "reason": note}
     available, why = tensorrt_available()
     if not cuda or not available:
         return {**result, "status": "skipped", "reason": why if cuda else "no CUDA (dry run or CPU machine)"}
@@ -209,7 +210,9 @@ def run_step(name: str, dry_run: bool, out: Path) -> dict:
         tail = (proc.stdout + proc.stderr)[-1500:]
         rc = proc.returncode
     except subprocess.TimeoutExpired as exc:
-        tail, rc = f"over its {LIMIT_S[name]} s limit; " + str(exc.stderr or "")[-1200:], None
+        err = exc.stderr or b""
+        err = err.decode(errors="replace") if isinstance(err, bytes) else err  # bytes even with text=True
+        tail, rc = f"over its {LIMIT_S[name]} s limit; " + err[-1200:], None
     seconds = round(time.perf_counter() - t0, 1)
     if rc == 0 and result_file.is_file():
         return {**json.loads(result_file.read_text()), "seconds": seconds}
@@ -255,9 +258,10 @@ def main(argv=None) -> int:
     for name in steps:
         summary["steps"][name] = run_step(name, args.dry_run, out)
         print(f"{name}: {summary['steps'][name]['status']} ({summary['steps'][name]['seconds']} s)", flush=True)
-    summary["seconds"] = round(time.perf_counter() - t0, 1)
-    (out / "gpu_check.json").write_text(json.dumps(summary, indent=1))
-    (out / "gpu_check.md").write_text(markdown(summary))
+        summary["seconds"] = round(time.perf_counter() - t0, 1)
+        # written after every step: a run cut off from outside keeps what it measured
+        (out / "gpu_check.json").write_text(json.dumps(summary, indent=1))
+        (out / "gpu_check.md").write_text(markdown(summary))
     print(f"wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'}")
     return 1 if any(r["status"] == "failed" for r in summary["steps"].values()) else 0
 

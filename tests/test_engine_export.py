@@ -207,6 +207,11 @@ def test_vggt_attention_exports_in_the_form_tensorrt_fuses(tiny_engines, tmp_pat
     assert {k: sum(v.values()) for k, v in bf16.attention["scopes"].items()} == want
     assert all(bf16.attention["scopes"][k] == {"fusable": n} for k, n in want.items() if k.startswith("aggregator"))
     assert unfused_attention_note(bf16, 32) is None
+    from types import SimpleNamespace  # an export whose aggregator chains went unrecognised is no pass
+
+    camera_only = SimpleNamespace(part="vggt", precision="bf16", extra={},
+                                  attention={"scopes": {"camera_head.trunk": {"fusable": 4}}})
+    assert "no attention chain of the aggregator" in unfused_attention_note(camera_only, 32)
     assert all(list(v) == ["float32 (TensorRT fuses 16-bit attention: export fp16 or bf16)"]
                for v in fp32.attention["scopes"].values())
     per_frame = (NON_SQUARE_HW[0] // 14) * (NON_SQUARE_HW[1] // 14) + 5

@@ -160,7 +160,8 @@ def test_geometry_only_when_subscribed_then_published_after_a_query(geometry_nod
     assert depth.encoding == "32FC1" and depth.header.stamp == res.frame_stamps[-1]
     # the tiny preset pads 64x48 frames to 56x56 (pad mode, 7 white rows above and below): only the 56x42 frame is
     # published, with the intrinsics of that image
-    assert depth.header.frame_id == "camera_optical_frame" and (depth.width, depth.height) == (56, 42)
+    # in the newest camera's frame, which /tf places (below)
+    assert depth.header.frame_id == "spacemind_camera" and (depth.width, depth.height) == (56, 42)
     info = got["info"][-1]
     assert info.header == depth.header and (info.width, info.height) == (56, 42)
     K = np.array(info.k).reshape(3, 3)

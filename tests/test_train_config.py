@@ -102,8 +102,8 @@ def test_free_form_answers_are_kept_converted_or_skipped_and_reported(tmp_path):
                                 "converted": {NUMBER_PARSED: 3, KEPT_OPEN: 1},
                                 "skipped": {"numerical answer without one number": 2}}
     assert report.line().startswith(f"{path} (vlm3r): kept 5 records (5 turns); converted: 3 number parsed")
-    assert [parse_number(t) for t in ("1,200 cm", "twenty-one", "3.0 or 3", "none", "2 or 3")] == \
-        ["1200", "21", "3", None, None]
+    assert [parse_number(t) for t in ("1,200 cm", "twenty-one", "3.0 or 3", "none", "2 or 3", "About 1.5m", "12cm")] \
+        == ["1200", "21", "3", None, None, "1.5", "12"]
 
 
 def test_conversation_turns_stay_together_in_one_sample(tmp_path):
@@ -122,6 +122,11 @@ def test_conversation_turns_stay_together_in_one_sample(tmp_path):
     assert [t.answer for t in g.turns] == ["B", "1.5", "A"] and [t.task for t in g.turns][1] == "object_abs_distance"
     assert [t.answer for t in b.turns] == ["3"]  # the conversation ends before its unusable second turn
     assert [s.kind for s in skipped] == ["answer not among the options", "follows an unusable turn"]
+    out_of_order = _conversation("o", [("How many chairs are there?", "3"), ("And lamps?", "2")])
+    out_of_order["conversations"].insert(2, {"from": "gpt", "value": "a stray second answer"})
+    path.write_text(json.dumps([out_of_order]))
+    (only,), _ = read_llava_video(path, tmp_path, "vlm3r")
+    assert [t.answer for t in only.turns] == ["3"]  # the turns after the stray one lost their order: not kept
 
     _, processor = build_tiny()
     ids, labels = tokenize_sample(processor, 2, g)

@@ -98,8 +98,8 @@ def check_attention(model) -> AttentionReport:
         if scores.op_type in ("Mul", "Div"):
             reason = "scale applied after the first MatMul (TensorRT needs it on Q/K before)"
         elif scores.op_type == "Add":
-            first = producer.get(scores.input[0])
-            if first is None or first.op_type != "MatMul" or not any(scaled(i) for i in first.input):
+            firsts = [producer.get(i) for i in scores.input]  # Add(scores, mask) or Add(mask, scores)
+            if not any(f is not None and f.op_type == "MatMul" and any(scaled(i) for i in f.input) for f in firsts):
                 reason = "masked scores without a scale on Q/K before the first MatMul"
         elif not any(scaled(i) for i in scores.input):
             reason = "no attention scale on Q/K before the first MatMul"
@@ -126,7 +126,10 @@ def unfused_attention_note(manifest, frames: int) -> str | None:
     attention = getattr(manifest, "attention", None) or {}  # manifests written before the check have none
     if manifest.part != "vggt" or not attention.get("scopes"):
         return None
-    problems = AttentionReport(attention["scopes"]).problems("aggregator")
+    report = AttentionReport(attention["scopes"])
+    problems = report.problems("aggregator")
+    if not any(scope.startswith("aggregator") for scope in report.scopes):
+        problems = {"no attention chain of the aggregator recognised (another export pattern?)": 1}
     if not problems:
         return None
     why = "; ".join(f"{n} {reason}" for reason, n in problems.items())

@@ -150,12 +150,15 @@ class GeometryPublisher:
 
     def messages(self, geometry: WindowGeometry) -> tuple[PoseArray, PointCloud2, Image | None, CameraInfo | None]:
         """Poses and cloud in the window frame at the first frame's stamp; the newest frame's depth (the frame's own
-        pixels at VGGT's scale, never pad mode's bands) in the camera frame, with its CameraInfo."""
+        pixels at VGGT's scale, never pad mode's bands) with its CameraInfo, in ``tf_camera_frame`` where /tf places
+        that camera (``publish_tf``), else in ``geometry_camera_frame``."""
         frame_id = geometry.odometry_frame_id if geometry.metric else self.settings.geometry_camera_frame
         first = Header(stamp=ns_to_time(geometry.frame_stamps[0]), frame_id=frame_id)
         depth = info = None
         if geometry.depth is not None:
-            header = Header(stamp=ns_to_time(geometry.frame_stamps[-1]), frame_id=self.settings.geometry_camera_frame)
+            s = self.settings
+            camera = s.tf_camera_frame if s.publish_tf else s.geometry_camera_frame
+            header = Header(stamp=ns_to_time(geometry.frame_stamps[-1]), frame_id=camera)
             depth = depth_to_msg(geometry.depth[-1], header)
             info = camera_info_to_msg(geometry.intrinsic[-1], depth.height, depth.width, header)
         return poses_to_msg(geometry.world_from_camera, first), cloud_to_msg(geometry.cloud, first), depth, info
@@ -168,7 +171,9 @@ class GeometryPublisher:
             self.depth_pub.publish(depth)
             self.depth_info_pub.publish(info)
         if self.settings.publish_tf:
-            self.tf_pub.publish(TFMessage(transforms=[self.newest_camera_transform(geometry)]))
+            transform = self.newest_camera_transform(geometry)
+            if transform.header.frame_id:  # an odometry source without a frame name: tf2 would reject it
+                self.tf_pub.publish(TFMessage(transforms=[transform]))
 
     def newest_camera_transform(self, geometry: WindowGeometry):
         """The newest sampled camera in the window frame (the odometry frame when metric), at that frame's stamp."""

@@ -29,12 +29,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(render_yaml(config))
         return 0
     logging.basicConfig(level=args.log_level, format="[spacemind-train] %(levelname)s %(message)s")
-    from spacemind_ros.train.distributed import shutdown
+    from spacemind_ros.train.distributed import barrier, shutdown
     from spacemind_ros.train.trainer import Trainer
 
     trainer = Trainer(config)
     try:
         summary = trainer.fit()
+        barrier(trainer.dist)  # ranks leave together: gloo's threads must not outlive a peer's group
     finally:
         shutdown(trainer.dist)
     if trainer.dist.is_main:

@@ -171,8 +171,11 @@ def read_llava_video(path: Path, media_root: Path, dataset: str):
 
     def build(item, i):
         turns = item.get("conversations") or []
-        pairs = [(turns[j], turns[j + 1]) for j in range(0, len(turns) - 1, 2)
-                 if turns[j].get("from") == "human" and turns[j + 1].get("from") == "gpt"]
+        pairs = []
+        for j in range(0, len(turns) - 1, 2):  # a turn out of human/gpt order ends the conversation there
+            if turns[j].get("from") != "human" or turns[j + 1].get("from") != "gpt":
+                break
+            pairs.append((turns[j], turns[j + 1]))
         if not pairs:
             raise BadSample(f"item {item.get('id', i)}: empty conversation (no human/gpt pair)", str(path),
                             "empty conversation")

@@ -35,7 +35,7 @@ _WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 7
 _TENS = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
 _WORD_NUMBER = re.compile(rf"\b(?:({_TENS})[- ](one|two|three|four|five|six|seven|eight|nine)|a dozen|"
                           rf"{'|'.join(sorted((w for w in _WORDS if w != 'a dozen'), key=len, reverse=True))})\b")
-_NUMBER_IN_TEXT = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])")
+_NUMBER_IN_TEXT = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?!\.?\d)")  # "1.5m", "12cm" too
 
 
 class BadSample(ValueError):

@@ -414,13 +414,13 @@ class Trainer:
                 right, tokens = self.loss_module.accuracy(batch)
                 score, scored = score + right, scored + tokens
                 continue
-            if scorer is None:
-                continue
             rec = records[i]
+            if self.dense or not self.cfg.train.eval_generate:
+                continue
             if rec.task == OPEN_TASK:  # free-form answers: exact match, case and a final period aside
                 score += float(_plain(self.answer(batch)) == _plain(rec.answer))
                 scored += 1
-            elif rec.task in scorer[1]:
+            elif scorer is not None and rec.task in scorer[1]:
                 try:
                     score += scorer[0](rec.task, self.answer(batch), rec.answer)
                     scored += 1
