@@ -36,7 +36,7 @@ def launch_file(monkeypatch, tmp_path):
         "launch": dict(LaunchDescription=Recorded), "launch.actions": dict(DeclareLaunchArgument=Recorded,
                                                                            OpaqueFunction=Recorded),
         "launch.substitutions": dict(LaunchConfiguration=LaunchConfiguration),
-        "launch_ros": {}, "launch_ros.actions": dict(LifecycleNode=Recorded),
+        "launch_ros": {}, "launch_ros.actions": dict(LifecycleNode=Recorded, Node=Recorded),
         "ament_index_python": {},
         "ament_index_python.packages": dict(get_package_share_directory=lambda p: f"/share/{p}"),
     }
@@ -65,7 +65,7 @@ def runner_overrides(cmd):
 
 def test_arguments_are_the_shared_description(launch_file):
     defaults, _ = launch_file
-    assert list(defaults) == list(spec.ARGUMENTS) == ["params_file", "namespace", *PARAMS]
+    assert list(defaults) == list(spec.ARGUMENTS) == ["params_file", "namespace", "robots", *PARAMS]
     assert all(defaults[name] == spec.UNSET for name in PARAMS)  # unset: the params file decides
 
 
@@ -107,3 +107,23 @@ def test_one_autostart_default():
     values = yaml.safe_load((ROOT / "config" / "spacemind.yaml").read_text())["/**"]["ros__parameters"]
     assert values["autostart"] is PARAMS["autostart"].default is True
     assert "autostart" not in runner_overrides(node_command(DEFAULT_PARAMS, spec.parameter_overrides({})))[0]
+
+
+def test_robots_start_one_fleet_process(launch_file):
+    _, node = launch_file
+    fleet = node(robots="robot1, robot2,robot3", model_path="/models/sm")
+    # no name or namespace on the action: either would be remapped onto every node of the process
+    assert "name" not in fleet and "namespace" not in fleet
+    assert fleet["arguments"] == ["--robots", "robot1, robot2,robot3"]
+    assert fleet["parameters"] == ["/share/spacemind_ros/config/spacemind.yaml", {"model_path": "/models/sm"}]
+    cmd = node_command(DEFAULT_PARAMS, {}, "", "robot1,robot2")
+    assert cmd[3:6] == ["--robots", "robot1,robot2", "--ros-args"] and "-r" not in cmd
+    with pytest.raises(ValueError, match="not a valid ROS namespace"):
+        node(robots="robot1,robot-2")
+
+
+def test_robot_namespaces_are_checked():
+    assert spec.robot_namespaces(" robot1,/robot2/ , site_a/robot3") == ["/robot1", "/robot2", "/site_a/robot3"]
+    for text, reason in [("", "one or more"), ("robot1,robot1", "repeated"), ("1robot", "not a valid")]:
+        with pytest.raises(ValueError, match=reason):
+            spec.robot_namespaces(text)

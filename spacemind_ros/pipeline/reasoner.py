@@ -7,25 +7,24 @@ frames) -> greedy decode of the question -> parse into a structured Answer. Erro
 from __future__ import annotations
 
 import logging
-import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import CancelledError, ThreadPoolExecutor
+from concurrent.futures import CancelledError
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 import torch
 
 from spacemind_ros.errors import (
     BadRequestError,
-    BusyError,
     CanceledError,
     ErrorCode,
     QueryTimeoutError,
     SpaceMindError,
 )
+from spacemind_ros.fleet.scheduler import InferenceScheduler, run_at_nice
 from spacemind_ros.pipeline.answer import Answer, RouteAnswer
 from spacemind_ros.pipeline.answer_parsing import parse_choice, parse_number, parse_route
 from spacemind_ros.pipeline.frame_window import Frame, FrameWindow, WindowConfig
@@ -81,26 +80,16 @@ class _Deadline:
         return self.reason is not None
 
 
-def _run_at_nice(nice: int, torch_threads: int) -> None:
-    """Thread initialiser: raise this thread's niceness by ``nice`` (Linux: per thread; raising needs no privilege)
-    and set its torch intra-op threads (per thread: a new thread would otherwise take the last count any thread
-    set, e.g. the feature worker's)."""
-    torch.set_num_threads(torch_threads)
-    if nice > 0 and sys.platform.startswith("linux"):
-        tid = threading.get_native_id()
-        try:
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-        except OSError as exc:
-            log.warning("could not lower the priority of %s: %s", threading.current_thread().name, exc)
-
-
 class SpatialReasoner:
     def __init__(self, model, processor, window_config: WindowConfig | None = None,
-                 config: ReasonerConfig | None = None, clock: Callable[[], int] | None = None, encoders=None):
+                 config: ReasonerConfig | None = None, clock: Callable[[], int] | None = None, encoders=None,
+                 scheduler: InferenceScheduler | None = None, name: str = "default"):
         """``clock`` returns 'now' in ns for checking ``until`` (None: no future check, e.g. offline bags).
 
         ``encoders`` runs InternViT, VGGT and CGMF (``visual_tokens``, ``spatial_tokens``, ``fuse``): an engine
         backend (spacemind_ros.engine); None = the model's own torch modules. The LLM always runs in ``model``.
+        ``scheduler``: the inference thread shared with other robots' reasoners on the same model (a fleet
+        process); this reasoner queues on its own lane ``name``. None = a scheduler of its own.
         """
         self.model = model.eval()
         self.encoders = encoders if encoders is not None else model
@@ -110,15 +99,14 @@ class SpatialReasoner:
             model.merge_lora()
         self.clock = clock
         self.window = FrameWindow(window_config, on_keyframe=self._schedule_features)
-        self._slots = threading.BoundedSemaphore(1 + self.config.queue_limit)
-        self._run_lock = threading.Lock()
         self._prefix: tuple | None = None  # (frame stamps, prefix embeds [1, L, d], KV cache)
         self.closing = threading.Event()  # set by close(): a running query stops as if canceled
         self._features: queue.Queue[Frame | None] = queue.Queue(maxsize=self.window.config.max_frames)
-        # Queries run on one thread of our own at a lower OS priority, so the callers' threads (a ROS executor's,
+        # Queries run on the scheduler's thread at a lower OS priority, so the callers' threads (a ROS executor's,
         # which also take images) stay responsive while the model computes.
-        self._inference = ThreadPoolExecutor(1, thread_name_prefix="spacemind-inference", initializer=_run_at_nice,
-                                             initargs=(self.config.compute_nice, torch.get_num_threads()))
+        self._own_scheduler = scheduler is None
+        self.scheduler = scheduler or InferenceScheduler(nice=self.config.compute_nice)
+        self.lane = self.scheduler.lane(name, self.config.queue_limit)
         self._worker = None
         if self.config.feature_cache:
             self._worker = threading.Thread(target=self._feature_worker, name="internvit-features", daemon=True)
@@ -141,7 +129,7 @@ class SpatialReasoner:
 
     def _feature_worker(self) -> None:
         # One torch thread: a second full-width OpenMP team beside the query's doubled its decode time on 2 cores.
-        _run_at_nice(self.config.compute_nice, self.config.feature_worker_threads)
+        run_at_nice(self.config.compute_nice, self.config.feature_worker_threads)
         while True:
             frame = self._features.get()
             try:
@@ -183,7 +171,9 @@ class SpatialReasoner:
                 pass
             self._worker.join(timeout=1.0)  # a daemon thread: at most one frame's features left to finish
             self._worker = None
-        self._inference.shutdown(wait=False, cancel_futures=True)
+        self.lane.close()  # the waiting queries answer CANCELED; the running one stops at its next check
+        if self._own_scheduler:
+            self.scheduler.close(timeout=0.0)
         self._prefix = None
 
     # -- queries ---------------------------------------------------------------------------------------------------
@@ -221,25 +211,18 @@ class SpatialReasoner:
             text, options = prepare()
             self._check_until(until)
             self._check_open()
-            if not self._slots.acquire(blocking=False):
-                raise BusyError(f"{1 + self.config.queue_limit} queries are already running or queued; retry later")
+            future = self.lane.submit(self._answer, answer, text, options, until, deadline, timeout, cancel,
+                                      progress, max_new_tokens)  # BusyError when this robot's lane is full
             try:
-                if not self._run_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                    raise QueryTimeoutError(f"timed out after {timeout:.2f} s waiting behind other queries")
                 try:
-                    self._check_open()  # close() came while this query waited its turn
-                    try:
-                        future = self._inference.submit(self._answer, answer, text, options, until, deadline,
-                                                        timeout, cancel, progress, max_new_tokens)
-                        future.result()
-                    except (RuntimeError, CancelledError) as exc:
-                        if not self.closing.is_set():
-                            raise
-                        raise CanceledError("canceled: the node is shutting down") from exc
-                finally:
-                    self._run_lock.release()
-            finally:
-                self._slots.release()
+                    future.result(timeout=max(0.0, deadline - time.monotonic()))
+                except FutureTimeout:
+                    if future.cancel():  # still waiting behind other queries
+                        raise QueryTimeoutError(f"timed out after {timeout:.2f} s waiting behind other queries") \
+                            from None
+                    future.result()  # running: it stops itself at the deadline
+            except CancelledError as exc:
+                raise CanceledError("canceled: the node is shutting down") from exc
             answer.success = True
         except SpaceMindError as exc:
             answer.error_code, answer.error_message = exc.code.value, str(exc)
@@ -272,6 +255,7 @@ class SpatialReasoner:
             if time.monotonic() > deadline:
                 raise QueryTimeoutError(f"timed out after {timeout:.2f} s (during {stage})")
 
+        self._check_open()  # close() came while this query waited its turn
         times = answer.stage_times_s
         frames = self.window.sample(until)
         if self.config.perturbation is not None:

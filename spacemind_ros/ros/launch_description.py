@@ -1,7 +1,7 @@
 """How spacemind_node is launched, described once for launch/spacemind.launch.py and ``spacemind_launch``.
 
-Arguments: ``params_file`` (default: the installed config/spacemind.yaml), ``namespace`` (default: none) and one
-per node parameter. A parameter argument left at :data:`UNSET` keeps the params file's value, so editing the YAML
+Arguments: ``params_file`` (default: the installed config/spacemind.yaml), ``namespace`` (default: none),
+``robots`` (a fleet: one process, one model, a node per namespace) and one per node parameter. A parameter argument left at :data:`UNSET` keeps the params file's value, so editing the YAML
 always takes effect; only the arguments the user sets override it. ROS-free (no rclpy, no launch).
 """
 from __future__ import annotations
@@ -18,6 +18,8 @@ UNSET = "<params_file>"  # default of every parameter argument: keep the params 
 ARGUMENTS: dict[str, str] = {
     "params_file": "parameters YAML (default: the installed config/spacemind.yaml)",
     "namespace": "namespace of the node and its names, e.g. robot1 (default: none)",
+    "robots": "robot namespaces served by one process and one loaded model, comma-separated, e.g. "
+              "robot1,robot2,robot3 (one node per robot; replaces namespace; default: one robot)",
     **{name: f"{p.description} (default: the params file's)" for name, p in PARAMS.items()},
 }
 
@@ -46,6 +48,24 @@ def parameter_overrides(given: Mapping[str, str]) -> dict[str, object]:
 def normalize_namespace(namespace: str) -> str:
     namespace = namespace.strip().strip("/")
     return f"/{namespace}" if namespace else ""
+
+
+def robot_namespaces(text: str) -> list[str]:
+    """``"robot1, /robot2"`` -> ``["/robot1", "/robot2"]``; a bad or repeated name raises ValueError."""
+    spaces = [normalize_namespace(r) for r in text.split(",") if r.strip()]
+    if not spaces:
+        raise ValueError(f"robots {text!r}: give one or more namespaces, e.g. robot1,robot2")
+    for ns in spaces:
+        if not all(part.isidentifier() for part in ns.strip("/").split("/")):
+            raise ValueError(f"robots: {ns!r} is not a valid ROS namespace (letters, digits, _ and /)")
+    if len(set(spaces)) != len(spaces):
+        raise ValueError(f"robots: a namespace is repeated in {text!r}")
+    return spaces
+
+
+def fleet_arguments(robots: str) -> list[str]:
+    """The node executable's arguments for ``robots:=...`` (empty: one robot)."""
+    return ["--robots", robots] if robots.strip() else []
 
 
 def split_arguments(tokens) -> dict[str, str]:

@@ -34,7 +34,7 @@ from spacemind_ros.pipeline.answer_json import model_status
 from spacemind_ros.pipeline.intake_counters import DropCounter, drop_summary, resolve_stamp
 from spacemind_ros.process_tuning import tune_for_streaming
 from spacemind_ros.frameworks import quiet_frameworks
-from spacemind_ros.ros import diagnostics, log_bridge, names
+from spacemind_ros.ros import diagnostics, launch_description, log_bridge, names
 from spacemind_ros.ros.conversions import fill_response, time_to_ns
 from spacemind_ros.ros.geometry_publisher import GeometryPublisher
 from spacemind_ros.ros.parameters import declare_all, read_settings
@@ -59,12 +59,26 @@ def _view_rgb8(msg: Image):
     return image_msg_to_rgb8(msg, copy=False)
 
 
+def model_key(s, runtime):
+    """The pool key of these settings: robots with equal keys share one model (``s``: the node's Settings)."""
+    from spacemind_ros.engine import normalize
+    from spacemind_ros.fleet.model_pool import ModelKey
+
+    return ModelKey(model_path=os.path.abspath(s.model_path) if s.model_path else "",
+                    preset="" if s.model_path else s.preset, device=str(runtime.device), dtype=str(runtime.dtype),
+                    backend=normalize(s.backend), engine_dir=s.engine_dir)
+
+
 class SpaceMindNode(LifecycleNode):
-    def __init__(self, **kwargs):
+    """One robot's node. In a fleet process (``--robots``) several of these, one per namespace, share one loaded
+    model and one inference scheduler through the process's model pool; each keeps its own window and queue."""
+
+    def __init__(self, log_to_ros: bool = True, **kwargs):
         super().__init__(names.NODE, **kwargs)
         declare_all(self)
         self.settings = read_settings(self)
         self.reasoner = None
+        self.shared = None  # the pool entry (model, processor, encoders, scheduler) this node configured with
         self.backend_name = ""  # the backend configure opened (auto resolves to one)
         self._active = False
         self._subs = []
@@ -81,7 +95,8 @@ class SpaceMindNode(LifecycleNode):
         self.node_drops = DropCounter()  # drops before the window (decode, zero_stamp); the window counts its own
         self._inflight = 0  # query callbacks running (shutdown waits for their CANCELED answers to go out)
         self._configured = False
-        self._log_handler = log_bridge.install(self.get_logger())  # package logging -> /rosout, ROS levels
+        # package logging -> /rosout at ROS levels; in a fleet process only the first node bridges it (once)
+        self._log_handler = log_bridge.install(self.get_logger()) if log_to_ros else None
         self.add_on_set_parameters_callback(self._check_parameters)
         self.last_latency_s = float("nan")
         self._recent = collections.deque()  # receive times (monotonic s) of the last 5 s, for the input rate
@@ -107,23 +122,25 @@ class SpaceMindNode(LifecycleNode):
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
-        from spacemind_ros.engine import default_vggt_hw, normalize, open_backend
+        from spacemind_ros.engine import normalize
         from spacemind_ros.eval.perturbations import query_perturbation
-        from spacemind_ros.model.presets import load_model
+        from spacemind_ros.fleet.model_pool import POOL
         from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
         from spacemind_ros.runtime import RuntimeSettings
 
         s = self.settings = read_settings(self)
+        user = self.get_fully_qualified_name()
         try:
             normalize(s.backend)  # an unknown name fails before the model loads
             perturbation = query_perturbation(s.eval_perturbation, s.eval_seed)  # so does a bad perturbation
             t = time.perf_counter()
             runtime = RuntimeSettings.resolve(s.device, s.dtype)
-            model, processor = load_model(s.model_path or None, preset=s.preset, runtime=runtime)
-            encoders, why = open_backend(s.backend, model, engine_dir=s.engine_dir or None,
-                                         vggt_hw=default_vggt_hw(model.config))
+            key = model_key(s, runtime)
+            shared = POOL.acquire(key, user, lambda: self._load_model(s, runtime), nice=s.compute_nice)
+            self.shared, model, processor, encoders = shared, shared.model, shared.processor, shared.encoders
             self.backend_name = encoders.name
-            self.get_logger().info(f"backend: {encoders.description} ({why})")
+            if len(shared.users) > 1:
+                self.get_logger().info(f"sharing the model loaded for {', '.join(sorted(shared.users - {user}))}")
             query_frames = s.query_frames or model.config.query_frames  # 0: what the model was trained with
             window = WindowConfig(max_frames=s.window_max_frames, duration_s=s.window_duration_s,
                                   min_gap_s=s.keyframe_gap_s, min_frames=s.min_frames,
@@ -134,9 +151,11 @@ class SpaceMindNode(LifecycleNode):
                                     min_new_tokens=s.min_new_tokens, compute_nice=s.compute_nice,
                                     perturbation=perturbation)
             self.reasoner = SpatialReasoner(model, processor, window, config,
-                                            clock=lambda: self.get_clock().now().nanoseconds, encoders=encoders)
+                                            clock=lambda: self.get_clock().now().nanoseconds, encoders=encoders,
+                                            scheduler=shared.scheduler, name=user)
             self.geometry.configure(self.reasoner, s)
         except Exception as exc:  # noqa: BLE001 - any load failure leaves us unconfigured, alive
+            self._release_model()
             self.last_error = self.configure_error = f"configure failed: {type(exc).__name__}: {exc}"
             self.get_logger().error(self.last_error)
             return TransitionCallbackReturn.FAILURE
@@ -149,6 +168,24 @@ class SpaceMindNode(LifecycleNode):
             self.get_logger().warning(f"eval_perturbation '{perturbation.spec}': every answer is from perturbed "
                                       "input (evaluation only)")
         return TransitionCallbackReturn.SUCCESS
+
+    def _load_model(self, s, runtime):
+        """(model, processor, encoders) for these settings: what the pool calls when no robot holds them yet."""
+        from spacemind_ros.engine import default_vggt_hw, open_backend
+        from spacemind_ros.model.presets import load_model
+
+        model, processor = load_model(s.model_path or None, preset=s.preset, runtime=runtime)
+        encoders, why = open_backend(s.backend, model, engine_dir=s.engine_dir or None,
+                                     vggt_hw=default_vggt_hw(model.config))
+        self.get_logger().info(f"backend: {encoders.description} ({why})")
+        return model, processor, encoders
+
+    def _release_model(self) -> None:
+        from spacemind_ros.fleet.model_pool import POOL
+
+        if self.shared is not None:
+            POOL.release(self.shared, self.get_fully_qualified_name())
+            self.shared = None
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         s = self.settings
@@ -179,6 +216,7 @@ class SpaceMindNode(LifecycleNode):
         if self.reasoner is not None:
             self.reasoner.close()
         self.reasoner = None
+        self._release_model()  # the last robot on a model frees it
         self._configured = False
         self.geometry.cleanup()
         return TransitionCallbackReturn.SUCCESS
@@ -329,6 +367,14 @@ class SpaceMindNode(LifecycleNode):
         return result
 
     # -- status ----------------------------------------------------------------------------------------------------
+    def _scheduler_values(self, reasoner) -> dict:
+        """This robot's lane on the shared inference thread, and who else is on it."""
+        if reasoner is None or self.shared is None:
+            return {"queries_waiting": 0, "queries_refused_busy": 0, "robots_on_model": 0}
+        lane = reasoner.lane
+        return {"queries_waiting": lane.waiting(), "queries_refused_busy": lane.busy,
+                "robots_on_model": len(self.shared.users)}
+
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
         with self._stats_lock:
@@ -358,6 +404,7 @@ class SpaceMindNode(LifecycleNode):
             "model": s.model_path or f"preset:{s.preset}", "trained": trained, "model_warning": model_warning,
             "last_latency_s": f"{self.last_latency_s:.3f}", "errors": errors, "last_error": last_error,
             "configure_error": self.configure_error, "eval_perturbation": s.eval_perturbation,
+            **self._scheduler_values(reasoner),
             **self.geometry.diagnostics(),
         }
         name = self.get_fully_qualified_name().lstrip("/")
@@ -386,7 +433,31 @@ def _spin(executor, stop: threading.Event, logger) -> None:
             logger.warning(f"executor: {type(exc).__name__}: {exc}; spinning on")
 
 
+def _split_robots(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """Takes ``--robots A,B`` (before ``--ros-args``) out of the command line."""
+    ros_at = argv.index("--ros-args") if "--ros-args" in argv else len(argv)
+    own, rest = argv[:ros_at], argv[ros_at:]
+    robots = None
+    for i, token in enumerate(own):
+        if token == "--robots" and i + 1 < len(own):
+            robots = launch_description.robot_namespaces(own[i + 1])
+            own = own[:i] + own[i + 2:]
+            break
+        if token.startswith("--robots="):
+            robots = launch_description.robot_namespaces(token.split("=", 1)[1])
+            own = own[:i] + own[i + 1:]
+            break
+    return own + rest, robots
+
+
 def main(args=None) -> int:
+    """One node, or with ``--robots robot1,robot2`` one node per namespace sharing one model (a fleet process)."""
+    args = list(sys.argv if args is None else args)
+    try:
+        args, robots = _split_robots(args)
+    except ValueError as exc:
+        print(f"spacemind_node: {exc}", file=sys.stderr)
+        return 2
     quiet_frameworks()  # library warnings and loading bars to the debug log, not the console
     tune_for_streaming()  # short GIL hand-over: image callbacks do not wait behind the query thread
     # Our own SIGINT/SIGTERM handling: rclpy's would shut the context down at once, and the queries in flight could
@@ -395,27 +466,44 @@ def main(args=None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    node = SpaceMindNode()
-    executor = MultiThreadedExecutor(num_threads=6)
-    executor.add_node(node)
-    spinner = threading.Thread(target=_spin, args=(executor, stop, node.get_logger()), name="executor", daemon=True)
+    # Fleet: namespaces given to the constructors (a global __ns remap would put every node in one namespace);
+    # the params file's /** and /robotN/spacemind_node sections apply per node as usual.
+    nodes = [SpaceMindNode()] if robots is None else \
+        [SpaceMindNode(namespace=ns, log_to_ros=i == 0) for i, ns in enumerate(robots)]
+    # An executor (6 threads) per robot: a robot whose requests hold every callback thread of its own executor
+    # cannot keep another robot's requests from being taken; the shared scheduler then serves them in turn.
+    executors = [MultiThreadedExecutor(num_threads=6) for _ in nodes]
+    for node, executor in zip(nodes, executors):
+        executor.add_node(node)
+    spinners = [threading.Thread(target=_spin, args=(executor, stop, node.get_logger()), daemon=True,
+                                 name=f"executor{node.get_namespace().replace('/', '-')}")
+                for node, executor in zip(nodes, executors)]
     try:
-        spinner.start()
-        if node.settings.autostart:
-            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
-                node.get_logger().error("autostart: configure failed; staying unconfigured")
-            else:
-                node.trigger_activate()
-        while not stop.wait(0.2) and spinner.is_alive():
+        for spinner in spinners:
+            spinner.start()
+        for node in nodes:  # the first loads the model; the others find it in the pool
+            if node.settings.autostart:
+                if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                    node.get_logger().error("autostart: configure failed; staying unconfigured")
+                else:
+                    node.trigger_activate()
+        while not stop.wait(0.2) and all(spinner.is_alive() for spinner in spinners):
             pass
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.stop_queries(timeout=2.0)
-        executor.shutdown(timeout_sec=1.0)
-        node.geometry.close()
-        log_bridge.remove(node._log_handler)
-        node.destroy_node()
+        for node in nodes:
+            node.stop_queries(timeout=0.0)  # every robot refuses new queries and cancels its own
+        deadline = time.monotonic() + 2.0  # then their CANCELED answers go out
+        while any(node._inflight for node in nodes) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for executor in executors:
+            executor.shutdown(timeout_sec=1.0)
+        for node in nodes:
+            node.geometry.close()
+            if node._log_handler is not None:
+                log_bridge.remove(node._log_handler)
+            node.destroy_node()
         rclpy.try_shutdown()
         # Finalise the context now: that destroys the DDS participant, which tells the others it left (skipped,
         # they would keep its services for the lease duration, and a new node of the same name would share them).

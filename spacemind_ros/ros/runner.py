@@ -1,6 +1,7 @@
 """Python stand-in for ``ros2 launch spacemind_ros spacemind.launch.py`` where launch is not installed.
 
-    spacemind_launch [params_file:=FILE] [namespace:=robot1] [model_path:=DIR] [any parameter:=VALUE] [--player]
+    spacemind_launch [params_file:=FILE] [namespace:=robot1 | robots:=robot1,robot2] [model_path:=DIR]
+                     [any parameter:=VALUE] [--player]
 
 Takes the launch file's arguments (both come from ros/launch_description.py), starts the same node (and optionally
 the image player) as subprocesses, forwards SIGINT/SIGTERM, and stops everything cleanly (SIGTERM, wait, SIGKILL).
@@ -40,9 +41,10 @@ def default_params_file(source: Path = SOURCE_PARAMS) -> Path | None:
 DEFAULT_PARAMS = default_params_file()
 
 
-def node_command(params_file: str | Path | None, overrides: dict, namespace: str = "") -> list[str]:
-    """The node's command line: params file first, then each override (``-p``), then the namespace."""
-    cmd = [sys.executable, "-m", "spacemind_ros.ros.node", "--ros-args"]
+def node_command(params_file: str | Path | None, overrides: dict, namespace: str = "", robots: str = "") -> list[str]:
+    """The node's command line: params file first, then each override (``-p``), then the namespace; ``robots``
+    (comma-separated namespaces) makes it one fleet process with a node per robot."""
+    cmd = [sys.executable, "-m", "spacemind_ros.ros.node", *launch.fleet_arguments(robots), "--ros-args"]
     if params_file:
         cmd += ["--params-file", str(params_file)]
     for name, value in overrides.items():
@@ -88,14 +90,23 @@ def main(argv=None) -> int:
     if params_file and not Path(params_file).is_file():
         ap.error(f"params_file {params_file} does not exist")
     namespace = launch.normalize_namespace(given.get("namespace", ""))
-    print(f"[runner] {describe_environment(env)}; node {namespace}/{launch.NODE_NAME}, params_file {params_file}",
-          flush=True)
-    procs = [subprocess.Popen(node_command(params_file, overrides, namespace), env=env)]
-    if args.player:
-        topic = str(overrides.get("image_topic", names.IMAGE_TOPIC))  # the node's, resolved in its namespace
-        topic = topic if topic.startswith("/") else f"{namespace}/{topic}"
-        cmd = [sys.executable, "-m", "spacemind_ros.ros.image_player", "--loop", "--restamp", "--topic", topic]
-        procs.append(subprocess.Popen(cmd + (["--bag", args.bag] if args.bag else []), env=env))
+    robots = given.get("robots", "")
+    try:
+        spaces = launch.robot_namespaces(robots) if robots.strip() else [namespace]
+    except ValueError as exc:
+        ap.error(str(exc))
+    if robots.strip() and namespace:
+        ap.error("give namespace:= or robots:=, not both")
+    nodes = ", ".join(f"{ns}/{launch.NODE_NAME}" for ns in spaces)
+    print(f"[runner] {describe_environment(env)}; {'one process for ' if robots.strip() else ''}node {nodes}, "
+          f"params_file {params_file}", flush=True)
+    procs = [subprocess.Popen(node_command(params_file, overrides, namespace, robots), env=env)]
+    if args.player:  # one walk-through per robot, on that robot's image topic
+        for ns in spaces:
+            topic = str(overrides.get("image_topic", names.IMAGE_TOPIC))  # the node's, resolved in its namespace
+            topic = topic if topic.startswith("/") else f"{ns}/{topic}"
+            cmd = [sys.executable, "-m", "spacemind_ros.ros.image_player", "--loop", "--restamp", "--topic", topic]
+            procs.append(subprocess.Popen(cmd + (["--bag", args.bag] if args.bag else []), env=env))
     stopping = False
 
     def on_signal(signum, frame):
