@@ -185,8 +185,8 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/small", help="folder for scenes, stages, ladder (default runs/small)")
     parser.add_argument("--ladder", action="store_true",
-                        help="also the README's comparison: the blind twin, the CGMF ladder and the perturbation "
-                             "checks, each scored on the held-out scenes against the training split's prior")
+                        help="also the comparison in docs/small-model.md: the blind twin, the CGMF ladder and the "
+                             "perturbation checks, each scored on the held-out scenes against the training split's prior")
     parser.add_argument("--rungs", default=",".join(r for r in LADDER if r != "full"),
                         help="ladder rungs trained besides full (comma-separated; '' for none)")
     parser.add_argument("--install", action="store_true", help="make the result the package's small checkpoint")
