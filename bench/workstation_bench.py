@@ -69,7 +69,7 @@ def build(preset: str, runtime: RuntimeSettings, layers: int | None = None, lora
     return model, SpaceMindProcessor(tokenizer, config, model.tokens_per_frame)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="spacemind-8b", choices=["spacemind-8b", "tiny"])
     ap.add_argument("--device", default="cuda")
@@ -80,6 +80,11 @@ def main() -> None:
                     "(every width real): the pipeline at real widths where 8B does not fit")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", help="write the results here too")
+    return ap
+
+
+def main() -> None:
+    ap = build_parser()
     args = ap.parse_args()
     runtime = RuntimeSettings.resolve(args.device, args.dtype)
     t = time.perf_counter()

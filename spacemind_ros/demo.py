@@ -67,10 +67,15 @@ def route_table(truth: dict | None, d: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scripts/demo.sh", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="small", choices=["small", "tiny"], help="model preset (default small)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     from spacemind_ros.frameworks import quiet_frameworks
     from spacemind_ros.pipeline.answer_json import model_status

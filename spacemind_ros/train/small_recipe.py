@@ -180,7 +180,7 @@ def comparison(out: Path, folders: dict[str, Path], prior: Path, name: str) -> d
     return scores
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m spacemind_ros.train.small_recipe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/small", help="folder for scenes, stages, ladder (default runs/small)")
@@ -192,6 +192,11 @@ def main(argv=None) -> int:
     parser.add_argument("--install", action="store_true", help="make the result the package's small checkpoint")
     parser.add_argument("--quick", action="store_true", help="CI version: 6 scenes, 2 steps a stage")
     parser.add_argument("--skip-overfit", action="store_true", help="skip the plumbing check (it runs first)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     out = Path(args.out).resolve()
