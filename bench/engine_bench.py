@@ -32,11 +32,7 @@ def timed(fn, repeats: int, sync) -> float:
     return statistics.median(times)
 
 
-def main() -> int:
-    from spacemind_ros.engine import open_backend
-    from spacemind_ros.engine.tensorrt import tensorrt_available
-    from spacemind_ros.model.presets import build_tiny, spacemind_8b_config
-
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="tiny", choices=["tiny", "spacemind-8b"],
                    help="spacemind-8b: random weights at full size (needs the memory; a GPU is advised)")
@@ -46,6 +42,15 @@ def main() -> int:
     p.add_argument("--vggt-size", type=int, nargs=2, default=None, metavar=("H", "W"))
     p.add_argument("--engine-dir", default="/tmp/spacemind-engine-bench")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads of both (default: torch's)")
+    return p
+
+
+def main() -> int:
+    from spacemind_ros.engine import open_backend
+    from spacemind_ros.engine.tensorrt import tensorrt_available
+    from spacemind_ros.model.presets import build_tiny, spacemind_8b_config
+
+    p = build_parser()
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -230,12 +230,17 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="scripts/gpu_check.sh", description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "runs" / "gpu_check"))
     ap.add_argument("--dry-run", action="store_true", help="the CPU-safe form of every step (no GPU needed)")
     ap.add_argument("--only", help=f"comma-separated steps of {','.join(STEPS)}")
     ap.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)  # a child process runs one step
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -29,13 +29,18 @@ def timed(fn):
     return out, time.perf_counter() - w, time.process_time() - c
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--storage", default="mcap", choices=["mcap", "sqlite3"])
     ap.add_argument("--workers", type=int, default=2, help="rendering processes for the second write_scene run")
+    return ap
+
+
+def main() -> int:
+    ap = build_parser()
     args = ap.parse_args()
     w, h = (int(v) for v in args.size.split("x"))
     settings = SceneSettings(width=w, height=h, frames=args.frames, storage=args.storage)

@@ -43,12 +43,17 @@ def per_epoch(trainer: Trainer) -> list[float]:
     return out
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--scenes", type=int, default=4, help="scenes (2 questions each)")
     p.add_argument("--frames", type=int, default=48, help="frames per scene bag")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    return p
+
+
+def main() -> int:
+    p = build_parser()
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,9 +6,9 @@
         # real widths on a 24 GB CPU machine: 2 LLM layers and 2 VGGT block pairs, everything else real
 
 Cold 32-frame query (the window just changed) and a follow-up on the same frames, time per stage, and peak GPU
-memory (``torch.cuda.max_memory_allocated``), printed beside the README's floor estimate. Random weights give
-random answers; only time and memory mean anything. Frames are 640x480; InternViT tokens and VGGT inputs are
-cached per keyframe by the feature worker before each query, as in the node.
+memory (``torch.cuda.max_memory_allocated``), printed beside the floor estimate in docs/workstation.md. Random
+weights give random answers; only time and memory mean anything. Frames are 640x480; InternViT tokens and VGGT inputs
+are cached per keyframe by the feature worker before each query, as in the node.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from spacemind_ros.model.modeling_spacemind import memory_report  # noqa: E402
 from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig  # noqa: E402
 from spacemind_ros.runtime import DTYPE_CHOICES, RuntimeSettings  # noqa: E402
 
-FLOOR_S = {"cold": 1.2, "follow_up": 0.08}  # README, "Workstation": H100 estimate at 32 frames, pad 518
+FLOOR_S = {"cold": 1.2, "follow_up": 0.08}  # docs/workstation.md, "Floor estimate": H100 estimate at 32 frames, pad 518
 
 
 def build(preset: str, runtime: RuntimeSettings, layers: int | None = None, lora_targets: list[str] | None = None):
@@ -69,7 +69,7 @@ def build(preset: str, runtime: RuntimeSettings, layers: int | None = None, lora
     return model, SpaceMindProcessor(tokenizer, config, model.tokens_per_frame)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="spacemind-8b", choices=["spacemind-8b", "tiny"])
     ap.add_argument("--device", default="cuda")
@@ -80,6 +80,11 @@ def main() -> None:
                     "(every width real): the pipeline at real widths where 8B does not fit")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", help="write the results here too")
+    return ap
+
+
+def main() -> None:
+    ap = build_parser()
     args = ap.parse_args()
     runtime = RuntimeSettings.resolve(args.device, args.dtype)
     t = time.perf_counter()

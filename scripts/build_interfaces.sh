@@ -3,7 +3,7 @@
 # tf2_msgs (msg_tf2/: TFMessage only, no wheel exists).
 # Usage: scripts/build_interfaces.sh VENV [PACKAGE_DIR]
 # The ROS wheels' exported CMake files name the wheel builder's Python include dirs; they are rewritten to this
-# venv's Python and numpy before configuring (see README "Set-up details").
+# venv's Python and numpy before configuring (see docs/development.md, "Set-up").
 set -euo pipefail
 venv=$(cd "$1" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)

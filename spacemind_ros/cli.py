@@ -181,7 +181,7 @@ def cmd_geometry(args) -> int:
         reasoner.close()
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spacemind", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -206,6 +206,11 @@ def main(argv=None) -> int:
     from spacemind_ros.ros.client import add_client_commands
 
     add_client_commands(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:

@@ -4,7 +4,7 @@
    the small model never trained on, 2. starts spacemind_node (small preset, autostart), 3. replays the scene's bag
    over ROS from a second process, 4. asks one question of each VSI-Bench type (/spatial_query) and /route_advice
    from this process, 5. prints each question's ground truth beside the node's answer, with timings, and stops.
-The small preset was trained here on synthetic rooms only (README, "The small model"): it knows such rooms and
+The small preset was trained here on synthetic rooms only (docs/small-model.md): it knows such rooms and
 nothing else. ``--preset tiny`` runs the random-weight model instead (its answers are random text).
 """
 from __future__ import annotations
@@ -67,10 +67,15 @@ def route_table(truth: dict | None, d: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scripts/demo.sh", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="small", choices=["small", "tiny"], help="model preset (default small)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     from spacemind_ros.frameworks import quiet_frameworks
     from spacemind_ros.pipeline.answer_json import model_status
@@ -128,7 +133,7 @@ def main(argv=None) -> int:
                     f"{heldout['scores']['overall']:.1f} overall"
                     + (f", against {prior:.1f} for the training split's prior (the median number and commonest "
                        "letter per question type)" if prior is not None else "")
-                    + "; see the README's 'The small model' for what it did and did not learn")
+                    + "; see docs/small-model.md for what it did and did not learn")
         player = subprocess.Popen([sys.executable, "-m", "spacemind_ros.ros.image_player", "--bag", str(bag),
                                    "--bag-topic", "/camera/image_raw", "--rate", "20"], env=env)
         procs.append(player)

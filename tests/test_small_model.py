@@ -16,8 +16,8 @@ from spacemind_ros.scenes import SceneSettings, write_scene
 HELD_OUT_SEED = 7
 # Questions of seed 7 the shipped model answers right (recomputed whenever the checkpoint is retrained):
 # record id -> ground truth. The checkpoint's recipe.json names the run.
-# The shipped model answers one letter or number per task whatever the frames (see the README's small-model
-# section): it gets 4 of seed 7's 23 questions right, pinned here, and its route is wrong at the second step.
+# The shipped model answers one letter or number per task whatever the frames (see docs/small-model.md):
+# it gets 4 of seed 7's 23 questions right, pinned here, and its route is wrong at the second step.
 PINNED: dict[int, str] = {7000: "2", 7013: "A", 7014: "A", 7017: "B"}
 PINNED_ROUTE = {
     "request": ("the refrigerator", "standing by the desk, facing the plant"),

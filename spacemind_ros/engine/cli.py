@@ -127,7 +127,7 @@ def cmd_info(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spacemind-engine", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -157,6 +157,11 @@ def main(argv=None) -> int:
     info = sub.add_parser("info", help="list cached exports and engines")
     info.add_argument("--engine-dir")
     info.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):

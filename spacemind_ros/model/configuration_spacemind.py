@@ -82,7 +82,7 @@ class SpaceMindConfig:
         path = Path(folder, CONFIG_NAME)
         if not path.is_file():
             raise CheckpointError(f"{path} is missing: a SpaceMind folder holds {CONFIG_NAME}, cgmf.safetensors "
-                                  f"and lora/ (see README, 'Checkpoint folders')")
+                                  f"and lora/ (see docs/workstation.md, 'Models and checkpoint folders')")
         try:
             return cls(**json.loads(path.read_text()))
         except (ValueError, TypeError) as exc:

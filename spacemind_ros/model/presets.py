@@ -152,7 +152,7 @@ def small_checkpoint() -> Path:
 
     if not (SMALL_CHECKPOINT / "spacemind_config.json").is_file():
         raise CheckpointError(f"the small preset's checkpoint is missing from {SMALL_CHECKPOINT}; rebuild it with "
-                              "`python -m spacemind_ros.train.small_recipe --install` (README, 'The small model')")
+                              "`python -m spacemind_ros.train.small_recipe --install` (docs/small-model.md)")
     return SMALL_CHECKPOINT
 
 

@@ -1,6 +1,6 @@
 """A bounded, thread-safe window of timestamped keyframes, and uniform sampling over it.
 
-Intake policies (README "Reliability"): a frame stamped more than ``max_stamp_jump_s`` ahead of the newest frame
+Intake policies (docs/reliability.md): a frame stamped more than ``max_stamp_jump_s`` ahead of the newest frame
 (or that far behind it, or older than the window) is dropped and counted, so one bad stamp cannot evict the window;
 ``jump_confirm_frames`` consecutive frames that agree with each other confirm a real time jump (a bag restarted
 or looped, a clock reset) and the window follows them. Frames wider or taller than ``max_aspect`` are rejected,

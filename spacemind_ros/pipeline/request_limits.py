@@ -1,4 +1,4 @@
-"""Size limits of every text field of a request, a total prompt budget, and the timeout range (README "Reliability").
+"""Size limits of every text field of a request, a total prompt budget, and the timeout range (docs/reliability.md).
 
 Checked before anything else looks at a request, so an oversized field costs a length comparison, never a
 tokenisation or a forward pass (the LLM's memory grows with the prompt). Error messages quote at most a short

@@ -20,7 +20,7 @@ from spacemind_ros.images import array_to_image_msg
 from spacemind_ros.ros.conversions import ns_to_time
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--bag", help="ROS 2 bag to replay; default: a 48-frame walk through generated scene 0")
     p.add_argument("--bag-topic", default="/camera/image_raw")
@@ -33,6 +33,11 @@ def main(argv=None) -> int:
     p.add_argument("--perturb", action="append", default=[], metavar="NAME[:LEVEL]",
                    help="perturb the published frames: blind, image_noise:SIGMA, blur:PX, drop:FRACTION")
     p.add_argument("--perturb-seed", type=int, default=0)
+    return p
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     from spacemind_ros.eval.perturbations import StreamPerturbation, parse_all
 

@@ -68,7 +68,7 @@ def stop_all(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
             p.wait()
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("arguments", nargs="*", metavar="NAME:=VALUE",
                     help=f"launch arguments: {', '.join(launch.ARGUMENTS)}")
@@ -79,6 +79,11 @@ def main(argv=None) -> int:
     ap.add_argument("--network", action="store_true",
                     help="discover over the network as configured in the shell (default: loopback only)")
     ap.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID (default: the shell's, else 0)")
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
     try:
         given = launch.split_arguments(args.arguments + args.param)

@@ -43,7 +43,7 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spacemind-scenes", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate", help="render scenes to ROS 2 bags with VSI-Bench questions",
@@ -65,6 +65,11 @@ def main(argv=None) -> int:
                    help="rendering processes (default 1; more pays on a many-core machine, not on a busy 2-core "
                         "one); the output is the same")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     args = ap.parse_args(argv)
 
     from spacemind_ros.scenes.dataset import SceneSettings, write_dataset

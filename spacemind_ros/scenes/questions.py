@@ -52,7 +52,7 @@ class Question:
 
     def record(self, id: int, scene_name: str, bag: str, dataset: str = "spacemind-synthetic",
                image_topic: str = "/camera/image_raw", stamp_ns: int | None = None) -> dict:
-        """The JSONL record (README, "Synthetic scenes"): VSI-Bench fields plus ``bag``, ``image_topic``
+        """The JSONL record (docs/scenes.md, "Question records"): VSI-Bench fields plus ``bag``, ``image_topic``
         and optionally ``stamp_ns``."""
         rec = {"id": id, "dataset": dataset, "scene_name": scene_name, "question_type": self.question_type,
                "question": self.question, "options": list(self.options), "ground_truth": self.ground_truth,

@@ -10,13 +10,18 @@ import logging
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="spacemind-train", description=__doc__.split("\n")[0])
     p.add_argument("--config", help="YAML training config (see config/train/ and --print-config)")
     p.add_argument("overrides", nargs="*", help="section.field=value (YAML value), e.g. train.lr=1e-4 "
                                                 "output.dir=runs/x")
     p.add_argument("--print-config", action="store_true", help="print the resolved config, documented, and exit")
     p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     from spacemind_ros.train.config import load_config, render_yaml
 

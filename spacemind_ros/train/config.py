@@ -259,8 +259,8 @@ SHIPPED = {
                      "data.eval=[{format: scenes, path: scenes/heldout.jsonl}]",
                      "train.encoder_cache=runs/tiny-scenes/encoder_cache"]),
     **{name: (f"The small recipe, stage {i + 1} of {len(SMALL_STAGES)} ({what}); python -m "
-              "spacemind_ros.train.small_recipe runs them in order\n(and makes the scenes first): README, 'The small "
-              "model'.\nspacemind-train --config "
+              "spacemind_ros.train.small_recipe runs them in order\n(and makes the scenes first): docs/small-model.md."
+              "\nspacemind-train --config "
               f"config/train/{name}.yaml", SMALL_COMMON + overrides)
        for i, (name, what, overrides) in enumerate(SMALL_STAGES)},
 }

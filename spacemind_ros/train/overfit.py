@@ -118,11 +118,16 @@ def _learn_and_answer(out: Path, picked: list[dict], name: str, model_dir: Path 
             "final_loss": summary["final_loss"], "wrong": wrong}
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m spacemind_ros.train.overfit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/overfit")
     parser.add_argument("--model", help="SpaceMind folder to start from (default: the shipped small model)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     result = overfit_check(Path(args.out), Path(args.model) if args.model else None)

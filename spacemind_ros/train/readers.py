@@ -1,7 +1,7 @@
 """Annotation files -> :class:`QARecord` lists. Each reader returns (records, skipped) and never raises for one bad
 record: ``skipped`` holds a :class:`BadSample` per record that was left out, naming the file.
 
-Layouts (see README, "Training data"):
+Layouts (see docs/training.md, "Training data layouts"):
 - ``vsibench`` / ``scenes``: JSON lines (or a JSON list) with the VSI-Bench fields ``id, dataset, scene_name,
   question_type, question, options, ground_truth``. Media: ``bag`` (+ ``image_topic``, optional ``stamp_ns``) relative
   to the file's folder (the synthetic scenes), else ``video`` / ``frames`` relative to ``media_root``, else

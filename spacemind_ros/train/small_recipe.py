@@ -180,18 +180,23 @@ def comparison(out: Path, folders: dict[str, Path], prior: Path, name: str) -> d
     return scores
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m spacemind_ros.train.small_recipe", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/small", help="folder for scenes, stages, ladder (default runs/small)")
     parser.add_argument("--ladder", action="store_true",
-                        help="also the README's comparison: the blind twin, the CGMF ladder and the perturbation "
-                             "checks, each scored on the held-out scenes against the training split's prior")
+                        help="also the comparison in docs/small-model.md: the blind twin, the CGMF ladder and the "
+                             "perturbation checks, each scored on the held-out scenes against the training split's prior")
     parser.add_argument("--rungs", default=",".join(r for r in LADDER if r != "full"),
                         help="ladder rungs trained besides full (comma-separated; '' for none)")
     parser.add_argument("--install", action="store_true", help="make the result the package's small checkpoint")
     parser.add_argument("--quick", action="store_true", help="CI version: 6 scenes, 2 steps a stage")
     parser.add_argument("--skip-overfit", action="store_true", help="skip the plumbing check (it runs first)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     out = Path(args.out).resolve()
