@@ -4,6 +4,7 @@
   spacemind-engine build  --model DIR --precision fp16 --frames 1:32:64    (CUDA + TensorRT; exports first if needed)
   spacemind-engine check  FILE.onnx [...]                                   (TensorRT operator check, no TensorRT)
   spacemind-engine info   [--engine-dir DIR]                                (what is cached, and whether it is intact)
+  spacemind-engine export-llm --model DIR --out LLM_DIR                     (the LLM, LoRA merged, for vllm serve)
 """
 from __future__ import annotations
 
@@ -127,6 +128,19 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_export_llm(args) -> int:
+    from spacemind_ros.engine.llm_export import export_llm
+    from spacemind_ros.model.presets import load_model
+    from spacemind_ros.runtime import RuntimeSettings
+
+    runtime = RuntimeSettings.resolve(args.device, args.dtype)
+    model, _ = load_model(args.model, preset=args.preset, runtime=runtime)
+    out = export_llm(model, args.out, source=args.model or f"preset:{args.preset}")
+    print(json.dumps({"out": str(out), "serve": f"vllm serve {out} --enable-prompt-embeds",
+                      "node": f"llm_backend:=vllm llm_url:=http://HOST:8000/v1 llm_model:={out}"}, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spacemind-engine", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -157,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="list cached exports and engines")
     info.add_argument("--engine-dir")
     info.set_defaults(func=cmd_info)
+    llm = sub.add_parser("export-llm", help="write the LLM with LoRA merged as a Qwen2 folder that vllm serve loads")
+    llm.add_argument("--model", help="SpaceMind folder (default: the --preset)")
+    llm.add_argument("--preset", default="small")
+    llm.add_argument("--out", required=True, help="new folder to write")
+    llm.add_argument("--dtype", default="auto", help="weights' dtype: auto (the model's serving dtype), bfloat16, ...")
+    llm.add_argument("--device", default="cpu", help="torch device the model loads on")
+    llm.set_defaults(func=cmd_export_llm)
     return parser
 
 
@@ -168,7 +189,7 @@ def main(argv=None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as exc:
         print(f"spacemind-engine: error: {exc}", file=sys.stderr)
         return 2
 

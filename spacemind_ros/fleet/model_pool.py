@@ -23,6 +23,7 @@ class ModelKey:
     dtype: str
     backend: str
     engine_dir: str
+    llm_backend: str = "torch"  # vllm: the model here has no decoder layers
 
 
 @dataclass

@@ -57,6 +57,9 @@ class ReasonerConfig:
     compute_nice: int = 10  # inference and feature threads run this much nicer (Linux): intake and DDS win the CPU
     kv_cache: bool = True  # reuse the visual prefix's KV cache for follow-up questions
     merge_lora: bool = True  # fold LoRA into the LLM weights while serving (same answers, fewer matmuls)
+    # The LLM elsewhere (spacemind_ros.engine.vllm_llm.VllmLLM): ``generate(embeds [1, L, d], max_new_tokens,
+    # min_new_tokens, timeout) -> text``. None = the model's own LLM in this process.
+    llm: object | None = None
     # Evaluation only: changes what a query sampled (``frames(frames)``) and VGGT's tokens (``spatial(spatial,
     # vggt, stamps)``), e.g. spacemind_ros.eval.perturbations.QueryPerturbation. None in service.
     perturbation: object | None = None
@@ -267,6 +270,9 @@ class SpatialReasoner:
             progress("encoding", len(frames), "")
         prompt = self.processor.encode(len(frames), text)
         self._check_length(prompt, len(frames), max_new_tokens)
+        if self.config.llm is not None:
+            return self._answer_remote(answer, frames, prompt, options, deadline, times, check, progress,
+                                       max_new_tokens)
         prefix = self._prefix
         if self.config.kv_cache and prefix is not None and prefix[0] == key \
                 and prefix[1].shape[1] == prompt.prefix.shape[1] == prefix[2].get_seq_length():
@@ -308,6 +314,19 @@ class SpatialReasoner:
         if stopper.reason == "timeout":
             raise QueryTimeoutError(f"timed out after {timeout:.2f} s (while generating)")
         answer.answer = self.processor.decode(new[0])
+        self._parse(answer, options)
+
+    def _answer_remote(self, answer, frames, prompt, options, deadline, times, check, progress, max_new_tokens):
+        """The LLM on a server: the whole prompt's embeddings go out, the text comes back (no prefix cache)."""
+        prefix_embeds = self._encode_prefix(frames, prompt.prefix, times, check, progress)
+        with torch.no_grad():
+            full = torch.cat([prefix_embeds, self.model.embed(prompt.question, None)], dim=1)
+        t = time.perf_counter()
+        text = self.config.llm.generate(full, max_new_tokens, self.config.min_new_tokens,
+                                        timeout=max(0.1, deadline - time.monotonic()))
+        times["decode"] = time.perf_counter() - t
+        check("generating")
+        answer.answer = text.replace("\x00", "").strip()  # as processor.decode cleans the local LLM's text
         self._parse(answer, options)
 
     def _check_length(self, prompt, num_frames: int, max_new_tokens: int) -> None:

@@ -66,7 +66,7 @@ def model_key(s, runtime):
 
     return ModelKey(model_path=os.path.abspath(s.model_path) if s.model_path else "",
                     preset="" if s.model_path else s.preset, device=str(runtime.device), dtype=str(runtime.dtype),
-                    backend=normalize(s.backend), engine_dir=s.engine_dir)
+                    backend=normalize(s.backend), engine_dir=s.engine_dir, llm_backend=s.llm_backend)
 
 
 class SpaceMindNode(LifecycleNode):
@@ -132,6 +132,14 @@ class SpaceMindNode(LifecycleNode):
         user = self.get_fully_qualified_name()
         try:
             normalize(s.backend)  # an unknown name fails before the model loads
+            if s.llm_backend not in ("torch", "vllm"):
+                raise ValueError(f"llm_backend {s.llm_backend!r}: torch or vllm")
+            llm = None
+            if s.llm_backend == "vllm":  # the server answers before the model loads, or configure fails
+                from spacemind_ros.engine.vllm_llm import VllmLLM
+
+                llm = VllmLLM(s.llm_url, s.llm_model)
+                self.get_logger().info(f"language model: {llm.description}")
             perturbation = query_perturbation(s.eval_perturbation, s.eval_seed)  # so does a bad perturbation
             t = time.perf_counter()
             runtime = RuntimeSettings.resolve(s.device, s.dtype)
@@ -149,7 +157,7 @@ class SpaceMindNode(LifecycleNode):
             config = ReasonerConfig(queue_limit=s.queue_limit, default_timeout_s=s.default_timeout_s,
                                     max_new_tokens=s.max_new_tokens, route_max_new_tokens=s.route_max_new_tokens,
                                     min_new_tokens=s.min_new_tokens, compute_nice=s.compute_nice,
-                                    perturbation=perturbation)
+                                    perturbation=perturbation, llm=llm)
             self.reasoner = SpatialReasoner(model, processor, window, config,
                                             clock=lambda: self.get_clock().now().nanoseconds, encoders=encoders,
                                             scheduler=shared.scheduler, name=user)
@@ -178,6 +186,8 @@ class SpaceMindNode(LifecycleNode):
         encoders, why = open_backend(s.backend, model, engine_dir=s.engine_dir or None,
                                      vggt_hw=default_vggt_hw(model.config))
         self.get_logger().info(f"backend: {encoders.description} ({why})")
+        if s.llm_backend == "vllm":
+            model.drop_language_layers()  # the server runs them; the token embeddings stay here
         return model, processor, encoders
 
     def _release_model(self) -> None:

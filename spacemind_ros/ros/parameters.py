@@ -42,6 +42,11 @@ PARAMS: dict[str, Param] = {
                     read_only=True),
     "dtype": Param("auto", "model dtype: auto (bfloat16 on CUDA, float32 on CPU), float32, bfloat16, float16",
                    read_only=True),
+    "llm_backend": Param("torch", "where the language model runs: torch (in this process) or vllm (a server "
+                                  "started on spacemind-engine export-llm's folder; see llm_url)", read_only=True),
+    "llm_url": Param("http://localhost:8000/v1", "llm_backend vllm: the OpenAI-compatible API base URL",
+                     read_only=True),
+    "llm_model": Param("", "llm_backend vllm: the served model name; empty = the server's first", read_only=True),
     "queue_limit": Param(2, "queries that may wait behind the running one; more answer BUSY", 0, 64),
     "default_timeout_s": Param(60.0, "timeout of a query that asks for 0 (s)", 0.01, 3600.0),
     "max_new_tokens": Param(16, "decoded tokens at most for questions", 1, 4096),
@@ -98,6 +103,9 @@ class NodeSettings:
     engine_dir: str
     device: str
     dtype: str
+    llm_backend: str
+    llm_url: str
+    llm_model: str
     queue_limit: int
     default_timeout_s: float
     max_new_tokens: int
