@@ -43,9 +43,10 @@ class ModelPool:
         self._loading: dict[ModelKey, threading.Lock] = {}
 
     def acquire(self, key: ModelKey, user: str, load: Callable[[], tuple[object, object, object]],
-                nice: int = 10) -> SharedModel:
+                nice: int = 10, max_batch: int = 1) -> SharedModel:
         """The shared model for ``key``, loading it with ``load() -> (model, processor, encoders)`` if no robot
-        holds it yet. Concurrent first calls load once; a failed load raises and leaves nothing behind."""
+        holds it yet. Concurrent first calls load once; a failed load raises and leaves nothing behind. ``nice``
+        and ``max_batch`` set up the model's scheduler (the first robot's values)."""
         with self._lock:
             gate = self._loading.setdefault(key, threading.Lock())
         with gate:  # one load per key; robots of other keys load in parallel
@@ -56,7 +57,8 @@ class ModelPool:
                     return entry
             model, processor, encoders = load()
             entry = SharedModel(key, model, processor, encoders,
-                                InferenceScheduler(nice=nice, name=f"spacemind-inference-{len(self._entries)}"),
+                                InferenceScheduler(nice=nice, name=f"spacemind-inference-{len(self._entries)}",
+                                                   max_batch=max_batch),
                                 {user})
             with self._lock:
                 self._entries[key] = entry

@@ -40,15 +40,19 @@ class Lane:
 
     def __init__(self, scheduler: "InferenceScheduler", name: str, queue_limit: int):
         self.scheduler, self.name, self.queue_limit = scheduler, name, queue_limit
-        self.pending: collections.deque[tuple[Future, Callable, tuple]] = collections.deque()
+        self.pending: collections.deque[tuple[Future, Callable, tuple, tuple | None]] = collections.deque()
         self.in_flight = 0  # submitted and not done (waiting or running)
         self.served = 0  # queries this lane's callers got an outcome for (any outcome)
         self.busy = 0  # submissions refused as BUSY
         self.closed = False
 
-    def submit(self, fn: Callable, *args) -> Future:
+    def submit(self, fn: Callable, *args, batch: tuple[object, Callable] | None = None) -> Future:
         """Queue ``fn(*args)`` for the inference thread; BusyError when this lane is full, CanceledError once it is
-        closed (the robot's node is shutting down)."""
+        closed (the robot's node is shutting down).
+
+        ``batch=(key, runner)``: this query may run together with other lanes' waiting queries of the same ``key``:
+        the thread then calls ``runner([(future, fn, args), ...])``, which must settle every future.
+        """
         future: Future = Future()
         with self.scheduler._cond:
             if self.closed or self.scheduler._closed:
@@ -57,7 +61,7 @@ class Lane:
                 self.busy += 1
                 raise BusyError(f"{1 + self.queue_limit} queries are already running or queued; retry later")
             self.in_flight += 1
-            self.pending.append((future, fn, args))
+            self.pending.append((future, fn, args, batch))
             self.scheduler._cond.notify()
         future.add_done_callback(self._done)
         return future
@@ -78,14 +82,18 @@ class Lane:
             self.closed = True
             pending, self.pending = list(self.pending), collections.deque()
             self.scheduler._lanes = [lane for lane in self.scheduler._lanes if lane is not self]
-        for future, _, _ in pending:
+        for future, *_ in pending:
             future.cancel()
 
 
 class InferenceScheduler:
-    """A single inference thread (niceness ``nice``, ``torch_threads`` intra-op threads) serving lanes in turn."""
+    """A single inference thread (niceness ``nice``, ``torch_threads`` intra-op threads) serving lanes in turn;
+    up to ``max_batch`` lanes' waiting queries of one batch key run as one batch."""
 
-    def __init__(self, nice: int = 10, torch_threads: int | None = None, name: str = "spacemind-inference"):
+    def __init__(self, nice: int = 10, torch_threads: int | None = None, name: str = "spacemind-inference",
+                 max_batch: int = 1):
+        self.max_batch = max_batch
+        self.batches = collections.Counter()  # batch size -> how many ran (1 = alone)
         self._cond = threading.Condition()
         self._lanes: list[Lane] = []
         self._next = 0  # index of the lane to look at first
@@ -107,37 +115,58 @@ class InferenceScheduler:
         with self._cond:
             return list(self._lanes)
 
-    def _take(self):
-        """The next lane's oldest query after the last lane served (caller holds the lock), or None."""
-        for k in range(len(self._lanes)):
-            i = (self._next + k) % len(self._lanes)
+    def _take(self) -> list:
+        """The next lane's oldest query after the last lane served, and the heads of the lanes after it that share
+        its batch key, up to ``max_batch`` (caller holds the lock). Empty when nothing waits."""
+        taken = []
+        n, start = len(self._lanes), self._next
+        for k in range(n):
+            i = (start + k) % n
             lane = self._lanes[i]
-            if lane.pending:
-                self._next = i + 1
-                return lane.pending.popleft()
-        return None
+            if not lane.pending:
+                continue
+            head = lane.pending[0]
+            if taken and (head[3] is None or head[3][0] != taken[0][3][0]):
+                continue
+            taken.append(lane.pending.popleft())
+            self._next = i + 1
+            if taken[0][3] is None or len(taken) >= self.max_batch:
+                break
+        return taken
 
     def _loop(self, nice: int, torch_threads: int) -> None:
         run_at_nice(nice, torch_threads)
         while True:
             with self._cond:
-                item = self._take()
-                while item is None and not self._closed:
+                taken = self._take()
+                while not taken and not self._closed:
                     self._cond.wait()
-                    item = self._take()
-                if item is None:
+                    taken = self._take()
+                if not taken:
                     return
-            future, fn, args = item
-            if not future.set_running_or_notify_cancel():
-                continue  # canceled while it waited
+            taken = [item for item in taken if item[0].set_running_or_notify_cancel()]  # drop the canceled
+            if not taken:
+                continue
             if torch.get_num_threads() != torch_threads:  # another thread's set_num_threads (a feature worker's)
                 torch.set_num_threads(torch_threads)
+            self.batches[len(taken)] += 1
+            if len(taken) == 1:
+                future, fn, args, _ = taken[0]
+                try:
+                    future.set_result(fn(*args))
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller waiting on the future
+                    future.set_exception(exc)
+                continue
+            runner = taken[0][3][1]
             try:
-                result = fn(*args)
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller waiting on the future
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
+                runner([(future, fn, args) for future, fn, args, _ in taken])
+            except BaseException as exc:  # noqa: BLE001 - every query of the batch gets the error
+                for future, *_ in taken:
+                    if not future.done():
+                        future.set_exception(exc)
+            for future, *_ in taken:
+                if not future.done():
+                    future.set_exception(RuntimeError("the batch runner left this query unanswered"))
 
     def close(self, timeout: float = 1.0) -> None:
         """Cancel every waiting query and stop the thread once the running one returns (waits up to ``timeout``)."""

@@ -233,6 +233,52 @@ class SpaceMindModel(nn.Module):
         self.base.lm_head = nn.Identity()
         self.language_layers_dropped = True
 
+    @torch.inference_mode()
+    def greedy_decode_batch(self, prompts: list[torch.Tensor], max_new_tokens: list[int], min_new_tokens: int = 0,
+                            should_stop: list[Callable[[torch.Tensor], bool] | None] | None = None
+                            ) -> list[torch.Tensor]:
+        """Greedy decoding of B prompts ``[1, L_i, d_v]`` at once: left-padded to the longest, masked, with
+        positions counted from each prompt's first token, so each sequence sees exactly what it sees alone. A
+        sequence stops at EOS, its own ``max_new_tokens[i]`` or ``should_stop[i]``; the batch runs while one is
+        left. Returns each sequence's new ids ``[1, T_i]``, EOS included."""
+        language_model, lm_head = self.base.model.language_model, self.base.lm_head
+        embed_tokens = self.base.get_input_embeddings()
+        first = prompts[0]
+        lengths = [p.shape[1] for p in prompts]
+        width = max(lengths)
+        x = first.new_zeros((len(prompts), width, first.shape[-1]))
+        mask = torch.zeros((len(prompts), width), dtype=torch.long, device=first.device)
+        for i, p in enumerate(prompts):
+            x[i, width - lengths[i]:] = p[0]
+            mask[i, width - lengths[i]:] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        eos = torch.tensor(self.eos_token_ids(), dtype=torch.long, device=first.device)
+        new: list[list[torch.Tensor]] = [[] for _ in prompts]
+        done = [False] * len(prompts)
+        should_stop = should_stop or [None] * len(prompts)
+        cache = None
+        for step in range(max(max_new_tokens)):
+            out = language_model(inputs_embeds=x, attention_mask=mask, position_ids=positions, cache=cache,
+                                 use_cache=True)
+            cache = out.cache
+            logits = lm_head(out.last_hidden_state[:, -1])  # [B, vocab]
+            if step < min_new_tokens and eos.numel():
+                logits[:, eos] = float("-inf")
+            tokens = logits.argmax(-1, keepdim=True)  # [B, 1]
+            for i in range(len(prompts)):
+                if done[i]:
+                    continue
+                new[i].append(tokens[i])
+                ids = torch.cat(new[i])[None]
+                done[i] = bool(torch.isin(tokens[i], eos).any()) or len(new[i]) >= max_new_tokens[i] \
+                    or (should_stop[i] is not None and should_stop[i](ids))
+            if all(done):
+                break
+            x = embed_tokens(tokens)
+            mask = torch.cat([mask, mask.new_ones((len(prompts), 1))], dim=1)
+            positions = positions[:, -1:] + 1
+        return [torch.cat(ids)[None] for ids in new]
+
     @property
     def lora_merged(self) -> bool:
         from peft.tuners.tuners_utils import BaseTunerLayer

@@ -21,6 +21,7 @@ class Answer:
     latency_s: float = 0.0
     stage_times_s: dict[str, float] = field(default_factory=dict)  # preprocess, internvit, vggt, cgmf, prefill, decode
     cached_prefix: bool = False  # the visual prefix came from the KV cache
+    batch_size: int = 1  # queries (of any robots on this model) encoded and decoded together with this one
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -215,7 +215,8 @@ class SpatialReasoner:
             self._check_until(until)
             self._check_open()
             future = self.lane.submit(self._answer, answer, text, options, until, deadline, timeout, cancel,
-                                      progress, max_new_tokens)  # BusyError when this robot's lane is full
+                                      progress, max_new_tokens,  # BusyError when this robot's lane is full
+                                      batch=(id(self.model), run_batch))
             try:
                 try:
                     future.result(timeout=max(0.0, deadline - time.monotonic()))
@@ -251,32 +252,49 @@ class SpatialReasoner:
             raise BadRequestError(f"'until' is {(until - ref) / 1e9:.2f} s in the future (after the clock and the "
                                   "newest frame); use 0 for the latest frame")
 
-    def _answer(self, answer, text, options, until, deadline, timeout, cancel, progress, max_new_tokens):
+    def _checker(self, cancel, deadline: float, timeout: float):
+        """``check(stage)``: raises CanceledError or QueryTimeoutError between stages."""
         def check(stage):
             if (cancel is not None and cancel.is_set()) or self.closing.is_set():
                 raise CanceledError(f"canceled during {stage}")
             if time.monotonic() > deadline:
                 raise QueryTimeoutError(f"timed out after {timeout:.2f} s (during {stage})")
+        return check
 
+    def _begin(self, answer, text, until, max_new_tokens, check, progress):
+        """A query's first stage: the sampled frames and the prompt ids, its length checked."""
         self._check_open()  # close() came while this query waited its turn
-        times = answer.stage_times_s
         frames = self.window.sample(until)
         if self.config.perturbation is not None:
             frames = self.config.perturbation.frames(frames)
         answer.frame_stamps = [f.stamp_ns for f in frames]
-        key = tuple(answer.frame_stamps)
         check("sampling")
         if progress:
             progress("encoding", len(frames), "")
         prompt = self.processor.encode(len(frames), text)
         self._check_length(prompt, len(frames), max_new_tokens)
+        return frames, prompt
+
+    def _cached_prefix(self, answer, prompt):
+        """The kept visual prefix (embeds, KV cache) when this query samples the same frames, else None."""
+        prefix = self._prefix
+        if self.config.kv_cache and prefix is not None and prefix[0] == tuple(answer.frame_stamps) \
+                and prefix[1].shape[1] == prompt.prefix.shape[1] == prefix[2].get_seq_length():
+            return prefix[1], prefix[2]
+        return None
+
+    def _answer(self, answer, text, options, until, deadline, timeout, cancel, progress, max_new_tokens,
+                begun=None):
+        check = self._checker(cancel, deadline, timeout)
+        times = answer.stage_times_s
+        frames, prompt = begun or self._begin(answer, text, until, max_new_tokens, check, progress)
+        key = tuple(answer.frame_stamps)
         if self.config.llm is not None:
             return self._answer_remote(answer, frames, prompt, options, deadline, times, check, progress,
                                        max_new_tokens)
-        prefix = self._prefix
-        if self.config.kv_cache and prefix is not None and prefix[0] == key \
-                and prefix[1].shape[1] == prompt.prefix.shape[1] == prefix[2].get_seq_length():
-            _, prefix_embeds, prefix_cache = prefix
+        cached = self._cached_prefix(answer, prompt)
+        if cached is not None:
+            prefix_embeds, prefix_cache = cached
             answer.cached_prefix = True
         else:
             self._prefix = None  # one visual prefix at a time bounds memory
@@ -309,11 +327,14 @@ class SpatialReasoner:
                 if extra > 0:
                     prefix_cache.crop(-extra)
         times["decode"] = time.perf_counter() - t
+        self._finish(answer, options, new[0], stopper, timeout)
+
+    def _finish(self, answer, options, new_ids, stopper, timeout) -> None:
         if stopper.reason == "cancel":
             raise CanceledError("canceled while generating")
         if stopper.reason == "timeout":
             raise QueryTimeoutError(f"timed out after {timeout:.2f} s (while generating)")
-        answer.answer = self.processor.decode(new[0])
+        answer.answer = self.processor.decode(new_ids)
         self._parse(answer, options)
 
     def _answer_remote(self, answer, frames, prompt, options, deadline, times, check, progress, max_new_tokens):
@@ -338,9 +359,10 @@ class SpatialReasoner:
                 f"and the chat header, {question} for the question, up to {max_new_tokens} for the answer) but the "
                 f"language model allows {limit}; ask with fewer frames or a shorter question")
 
-    def _encode_prefix(self, frames, prefix_ids, times, check, progress):
-        model, processor = self.encoders, self.processor
-        t = time.perf_counter()
+    def _frame_inputs(self, frames):
+        """Per-frame encoder inputs: cached InternViT tokens (None where missing), the missing frames' pixels
+        ``[M, 3, V, V]`` (or None) and VGGT's pixels ``[N, 3, H, W]``."""
+        processor = self.processor
         cached = [f.features for f in frames]  # snapshots: eviction may clear them meanwhile
         missing = [i for i, c in enumerate(cached) if c is None]
         pixels = torch.stack([processor.internvl_pixels(frames[i].image) for i in missing]) if missing else None
@@ -350,16 +372,24 @@ class SpatialReasoner:
                 vggt_inputs[i] = processor.vggt_frame(frame.image)
                 if self.config.feature_cache and self.config.vggt_input_cache:
                     frame.vggt_input = vggt_inputs[i]
-        vggt_pixels = processor.vggt_batch(vggt_inputs)
+        return cached, missing, pixels, processor.vggt_batch(vggt_inputs)
+
+    def _fill_visual(self, frames, cached, missing, tokens) -> torch.Tensor:
+        """``[N, M_v, d_v]``: the cached tokens with the newly computed ``tokens`` of the missing frames."""
+        for i, t in zip(missing, tokens):
+            cached[i] = t
+            if self.config.feature_cache:
+                frames[i].features = t
+        return torch.stack(cached)
+
+    def _encode_prefix(self, frames, prefix_ids, times, check, progress):
+        model = self.encoders
+        t = time.perf_counter()
+        cached, missing, pixels, vggt_pixels = self._frame_inputs(frames)
         times["preprocess"] = time.perf_counter() - t
         check("preprocessing")
         t = time.perf_counter()
-        if missing:
-            for i, tokens in zip(missing, model.visual_tokens(pixels)):
-                cached[i] = tokens
-                if self.config.feature_cache:
-                    frames[i].features = tokens
-        visual = torch.stack(cached)
+        visual = self._fill_visual(frames, cached, missing, model.visual_tokens(pixels) if missing else [])
         times["internvit"] = time.perf_counter() - t
         check("InternViT")
         if progress:
@@ -388,3 +418,95 @@ class SpatialReasoner:
             answer.choice = parse_choice(answer.answer, options)
         elif answer.task in NUMERICAL_TASKS:
             answer.value, answer.unit = parse_number(answer.answer, NUMERICAL_TASKS[answer.task])
+
+
+def run_batch(jobs) -> None:
+    """Queries of several robots on one model as one batch (the scheduler's runner): InternViT over every missing
+    frame at once, VGGT over ``[B, N, 3, H, W]``, CGMF over ``B*N`` frames, then one padded greedy decode with
+    per-sequence stopping. Each answer equals the one it gets alone (tested). A query that cannot share the batch
+    (a cached visual prefix, a remote LLM, a perturbation, another frame count or VGGT size) runs alone here.
+    ``jobs``: ``[(future, reasoner._answer, args)]``; every future is settled."""
+    groups: dict[tuple, list] = {}
+    for future, fn, args in jobs:
+        r = fn.__self__
+        answer, text, options, until, deadline, timeout, cancel, progress, max_new_tokens = args
+        try:
+            check = r._checker(cancel, deadline, timeout)
+            frames, prompt = r._begin(answer, text, until, max_new_tokens, check, progress)
+            alone = r.config.llm is not None or r.config.perturbation is not None \
+                or r._cached_prefix(answer, prompt) is not None
+            if alone:
+                future.set_result(r._answer(*args, begun=(frames, prompt)))
+                continue
+            inputs = r._frame_inputs(frames)
+            key = (id(r.encoders), r.config.min_new_tokens, len(frames), tuple(inputs[3].shape))
+            groups.setdefault(key, []).append((future, r, args, frames, prompt, inputs, check))
+        except BaseException as exc:  # noqa: BLE001 - this query's error; the others go on
+            future.set_exception(exc)
+    for group in groups.values():
+        if len(group) == 1:
+            future, r, args, frames, prompt, _, _ = group[0]
+            try:
+                future.set_result(r._answer(*args, begun=(frames, prompt)))
+            except BaseException as exc:  # noqa: BLE001
+                future.set_exception(exc)
+            continue
+        try:
+            _decode_group(group)
+        except BaseException as exc:  # noqa: BLE001 - e.g. out of memory: every query of the group fails alike
+            for future, *_ in group:
+                if not future.done():
+                    future.set_exception(exc)
+
+
+def _decode_group(group) -> None:
+    """One batch of queries with equal frame counts and VGGT sizes on one model (see run_batch)."""
+    r0 = group[0][1]
+    encoders, model = r0.encoders, r0.model
+    t = time.perf_counter()
+    missing_pixels = [inputs[2] for *_, inputs, _ in group if inputs[2] is not None]
+    tokens = encoders.visual_tokens(torch.cat(missing_pixels)) if missing_pixels else None
+    visual, at = [], 0
+    for _, r, _, frames, _, (cached, missing, _, _), _ in group:
+        visual.append(r._fill_visual(frames, cached, missing, tokens[at:at + len(missing)] if missing else []))
+        at += len(missing)
+    internvit = time.perf_counter() - t
+    t = time.perf_counter()
+    spatial = encoders.spatial_tokens(torch.stack([inputs[3] for *_, inputs, _ in group]))
+    vggt = time.perf_counter() - t
+    t = time.perf_counter()
+    with torch.no_grad():
+        fused = encoders.fuse(torch.cat(visual), spatial)  # [B*N, M_v, d_v]
+    n = len(group[0][3])
+    live, prompts, stoppers, limits = [], [], [], []
+    for k, (future, r, args, frames, prompt, _, check) in enumerate(group):
+        answer, _, _, _, deadline, _, cancel, progress, max_new_tokens = args
+        try:
+            check("CGMF")
+            with torch.no_grad():
+                prefix = model.embed(prompt.prefix, fused[k * n:(k + 1) * n])
+                prompts.append(torch.cat([prefix, model.embed(prompt.question, None)], dim=1))
+        except BaseException as exc:  # noqa: BLE001 - canceled or late: out of the batch
+            future.set_exception(exc)
+            continue
+        if progress:
+            progress("generating", n, "")
+        live.append(k)
+        stoppers.append(_Deadline(r, deadline, cancel, progress, n))
+        limits.append(max_new_tokens)
+    cgmf = time.perf_counter() - t
+    if not live:
+        return
+    t = time.perf_counter()
+    new = model.greedy_decode_batch(prompts, limits, r0.config.min_new_tokens, stoppers)
+    decode = time.perf_counter() - t
+    for k, ids, stopper in zip(live, new, stoppers):
+        future, r, args, *_ = group[k]
+        answer, _, options, _, _, timeout, *_ = args
+        answer.stage_times_s.update(internvit=internvit, vggt=vggt, cgmf=cgmf, decode=decode)  # the batch's
+        answer.batch_size = len(live)
+        try:
+            r._finish(answer, options, ids[0], stopper, timeout)
+            future.set_result(None)
+        except BaseException as exc:  # noqa: BLE001
+            future.set_exception(exc)

@@ -144,7 +144,8 @@ class SpaceMindNode(LifecycleNode):
             t = time.perf_counter()
             runtime = RuntimeSettings.resolve(s.device, s.dtype)
             key = model_key(s, runtime)
-            shared = POOL.acquire(key, user, lambda: self._load_model(s, runtime), nice=s.compute_nice)
+            shared = POOL.acquire(key, user, lambda: self._load_model(s, runtime), nice=s.compute_nice,
+                                  max_batch=s.batch_max)
             self.shared, model, processor, encoders = shared, shared.model, shared.processor, shared.encoders
             self.backend_name = encoders.name
             if len(shared.users) > 1:
@@ -380,10 +381,12 @@ class SpaceMindNode(LifecycleNode):
     def _scheduler_values(self, reasoner) -> dict:
         """This robot's lane on the shared inference thread, and who else is on it."""
         if reasoner is None or self.shared is None:
-            return {"queries_waiting": 0, "queries_refused_busy": 0, "robots_on_model": 0}
+            return {"queries_waiting": 0, "queries_refused_busy": 0, "robots_on_model": 0, "batches_run": ""}
         lane = reasoner.lane
+        batches = self.shared.scheduler.batches
         return {"queries_waiting": lane.waiting(), "queries_refused_busy": lane.busy,
-                "robots_on_model": len(self.shared.users)}
+                "robots_on_model": len(self.shared.users),
+                "batches_run": " ".join(f"{size}:{count}" for size, count in sorted(batches.items()))}
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()

@@ -47,6 +47,8 @@ PARAMS: dict[str, Param] = {
     "llm_url": Param("http://localhost:8000/v1", "llm_backend vllm: the OpenAI-compatible API base URL",
                      read_only=True),
     "llm_model": Param("", "llm_backend vllm: the served model name; empty = the server's first", read_only=True),
+    "batch_max": Param(4, "queries of different robots on one model that may run as one batch (1 = one at a "
+                          "time); answers are the same either way", 1, 64, read_only=True),
     "queue_limit": Param(2, "queries that may wait behind the running one; more answer BUSY", 0, 64),
     "default_timeout_s": Param(60.0, "timeout of a query that asks for 0 (s)", 0.01, 3600.0),
     "max_new_tokens": Param(16, "decoded tokens at most for questions", 1, 4096),
@@ -106,6 +108,7 @@ class NodeSettings:
     llm_backend: str
     llm_url: str
     llm_model: str
+    batch_max: int
     queue_limit: int
     default_timeout_s: float
     max_new_tokens: int
