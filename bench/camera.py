@@ -1,6 +1,6 @@
 """A camera for the benchmarks: ``count`` rgb8 frames at ``rate`` Hz on ``image``, stamped when published.
 
-    python -m bench.camera --rate 30 --count 900 [--width 640 --height 480]
+    python -m bench.camera --rate 30 --count 900 [--width 640 --height 480] [--topic image]
 Prints ``published N`` at the end. Waits (up to 10 s) for a subscriber first: best-effort frames sent before
 discovery matched one are lost and would count against the node.
 """
@@ -16,6 +16,7 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=300)
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=480)
+    ap.add_argument("--topic", default="image")
     args = ap.parse_args()
     import numpy as np
     import rclpy
@@ -26,7 +27,7 @@ def main() -> None:
 
     rclpy.init()
     node = rclpy.create_node("bench_camera")
-    pub = node.create_publisher(Image, "image", qos_profile_sensor_data)
+    pub = node.create_publisher(Image, args.topic, qos_profile_sensor_data)
     img = np.random.default_rng(0).integers(0, 256, (args.height, args.width, 3), dtype=np.uint8)
     deadline = time.monotonic() + 10
     while pub.get_subscription_count() == 0 and time.monotonic() < deadline:

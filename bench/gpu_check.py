@@ -14,6 +14,9 @@ returned between steps):
   peak CUDA memory.
 - ``train_step``: LoRA (all linear layers, r 256) + CGMF training steps at 8B dimensions on one 32-frame sample with
   gradient checkpointing and bf16 autocast: seconds per step and peak CUDA memory.
+- ``vllm`` (not in the default run, which fills one 10-minute call: ``--only vllm``): the small preset's LLM
+  exported (``spacemind-engine export-llm``, bf16), served by ``vllm serve --enable-prompt-embeds``, and the node's
+  answers through it (``llm_backend: vllm``) against the in-process LLM on CUDA; needs the vllm package.
 
 ``--dry-run`` runs the CPU-safe form of each step here (the CUDA tests collected and skipped, the VGGT export at real
 widths with one block pair and its attention check, the tiny workstation bench, a tiny training step), so the script
@@ -33,8 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 STEPS = ("cuda_tests", "vggt_engine", "workstation", "train_step")
+EXTRA_STEPS = ("vllm",)  # run with --only: the default steps fill one call
 # 540 s in all: under the device's 600 s a command, start-up and imports included
-LIMIT_S = {"cuda_tests": 130, "vggt_engine": 270, "workstation": 85, "train_step": 55}
+LIMIT_S = {"cuda_tests": 130, "vggt_engine": 270, "workstation": 85, "train_step": 55, "vllm": 420}
 VGGT_ACTIVATION_BOUND_GB = 8.0  # fused: tens of [44k, 1024] bf16 activations; unfused: 62 GB of scores per layer
 CUDA_TESTS = (
     "tests/test_cuda.py",
@@ -197,6 +201,71 @@ def step_train_step(dry_run: bool, out: Path) -> dict:
             "peak_cuda_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None}
 
 
+def step_vllm(dry_run: bool, out: Path) -> dict:
+    import importlib.util
+    import shutil
+    import socket
+
+    import torch
+
+    from spacemind_ros.engine.llm_export import export_llm
+    from spacemind_ros.engine.vllm_llm import LLMServerError, VllmLLM
+    from spacemind_ros.model.presets import load_model
+    from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
+    from spacemind_ros.runtime import RuntimeSettings
+    from spacemind_ros.scenes import walkthrough_frames
+
+    cuda = torch.cuda.is_available() and not dry_run
+    runtime = RuntimeSettings.resolve("cuda" if cuda else "cpu", "bfloat16")
+    model, processor = load_model(None, preset="small", runtime=runtime)
+    folder = out / "vllm_llm"
+    shutil.rmtree(folder, ignore_errors=True)
+    export_llm(model, folder, source="preset:small")
+    if not cuda or importlib.util.find_spec("vllm") is None:
+        why = "dry run" if dry_run else "no CUDA" if not torch.cuda.is_available() else "the vllm package is missing"
+        return {"status": "skipped", "reason": f"{why}: exported {folder.name} only"}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = open(out / "vllm_serve.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(folder),
+                               "--served-model-name", "spacemind-llm", "--enable-prompt-embeds", "--enforce-eager",
+                               "--port", str(port), "--gpu-memory-utilization", "0.3", "--max-model-len", "2048"],
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline, client, t0 = time.monotonic() + 240, None, time.monotonic()
+        while client is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                client = VllmLLM(f"http://127.0.0.1:{port}/v1", connect_timeout_s=2)
+            except LLMServerError:
+                time.sleep(2)
+        if client is None:
+            return {"status": "failed", "reason": "vllm serve did not come up",
+                    "tail": (out / "vllm_serve.log").read_text()[-1200:]}
+        start_s = round(time.monotonic() - t0, 1)
+        frames = walkthrough_frames(num_frames=24, height=120, width=160)
+        answers = []
+        questions = ["How many chairs are in the room?", "What is the size of this room (in square meters)?",
+                     "How far is the sofa from the bed, in meters?", "What is the length of the longest dimension "
+                     "(length, width, or height) of the table, measured in centimeters?"]
+        for llm in (None, client):
+            r = SpatialReasoner(model, processor, WindowConfig(min_gap_s=0.0), ReasonerConfig(llm=llm))
+            for stamp, img in frames:
+                r.add_frame(stamp + 1_000_000_000, img)
+            answers.append([(a.answer, round(a.latency_s, 3)) for a in (r.ask(q) for q in questions)])
+            r.close()
+        equal = sum(a[0] == b[0] for a, b in zip(*answers))
+        return {"status": "passed" if equal == len(questions) else "failed", "server_start_s": start_s,
+                "equal_answers": f"{equal}/{len(questions)}", "in_process": answers[0], "vllm": answers[1]}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
 # -- driver --------------------------------------------------------------------------------------------------------
 def run_step(name: str, dry_run: bool, out: Path) -> dict:
     """``name`` in a child process under its time limit; its dict, or why it has none."""
@@ -234,8 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="scripts/gpu_check.sh", description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "runs" / "gpu_check"))
     ap.add_argument("--dry-run", action="store_true", help="the CPU-safe form of every step (no GPU needed)")
-    ap.add_argument("--only", help=f"comma-separated steps of {','.join(STEPS)}")
-    ap.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)  # a child process runs one step
+    ap.add_argument("--only", help=f"comma-separated steps of {','.join(STEPS + EXTRA_STEPS)}")
+    ap.add_argument("--step", choices=STEPS + EXTRA_STEPS, help=argparse.SUPPRESS)  # a child process runs one step
     return ap
 
 
@@ -246,16 +315,16 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.step:
         fn = {"cuda_tests": step_cuda_tests, "vggt_engine": step_vggt_engine, "workstation": step_workstation,
-              "train_step": step_train_step}[args.step]
+              "train_step": step_train_step, "vllm": step_vllm}[args.step]
         result = fn(args.dry_run, out)
         (out / f"{args.step}.result.json").write_text(json.dumps(result, indent=1))
         return 0
     import torch
 
     steps = [s.strip() for s in args.only.split(",")] if args.only else list(STEPS)
-    unknown = set(steps) - set(STEPS)
+    unknown = set(steps) - set(STEPS + EXTRA_STEPS)
     if unknown:
-        ap.error(f"unknown steps {sorted(unknown)}; choose from {', '.join(STEPS)}")
+        ap.error(f"unknown steps {sorted(unknown)}; choose from {', '.join(STEPS + EXTRA_STEPS)}")
     t0 = time.perf_counter()
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
     summary = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "device": device, "torch": torch.__version__,

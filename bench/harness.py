@@ -42,10 +42,12 @@ def start_node(**params) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL)
 
 
-def start_camera(rate: float, count: int, width: int = 640, height: int = 480) -> subprocess.Popen:
-    """``python -m bench.camera``: ``count`` rgb8 frames at ``rate`` Hz, stamped when published."""
+def start_camera(rate: float, count: int, width: int = 640, height: int = 480, topic: str = "image"
+                 ) -> subprocess.Popen:
+    """``python -m bench.camera``: ``count`` rgb8 frames at ``rate`` Hz on ``topic``, stamped when published."""
     return subprocess.Popen([sys.executable, "-m", "bench.camera", "--rate", str(rate), "--count", str(count),
-                             "--width", str(width), "--height", str(height)], env=ros_env(), cwd=ROOT,
+                             "--width", str(width), "--height", str(height), "--topic", topic], env=ros_env(),
+                            cwd=ROOT,
                             stdout=subprocess.PIPE, text=True)
 
 
@@ -65,7 +67,7 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> float:
 class Client:
     """A client node of our own (own Context), spun by hand: service calls and the node's /diagnostics."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, namespace: str = ""):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
         from spacemind_interfaces.srv import SpatialQuery
@@ -79,7 +81,7 @@ class Client:
         self.node = rclpy.create_node(name, context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
-        self.query = self.node.create_client(SpatialQuery, "/spatial_query", qos_profile=SERVICE_QOS)
+        self.query = self.node.create_client(SpatialQuery, f"{namespace}/spatial_query", qos_profile=SERVICE_QOS)
         self.Request = SpatialQuery.Request
         self.diagnostics = []
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 50)

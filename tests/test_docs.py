@@ -21,13 +21,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["workstation", "engines", "training", "evaluation", "scenes", "small-model", "geometry", "reliability",
-         "performance", "development"]
+         "performance", "development", "interfaces", "many-robots"]
 README_MAX_LINES = 260
 
 # command -> module with build_parser(); None: the command takes no argparse flags of ours
 CONSOLE = {
     "spacemind": "spacemind_ros.cli",
-    "spacemind_node": None,  # rclpy arguments only (after --ros-args)
+    "spacemind_node": "spacemind_ros.ros.node",  # --robots; rclpy's arguments follow --ros-args
     "spacemind_launch": "spacemind_ros.ros.runner",
     "spacemind-scenes": "spacemind_ros.scenes.cli",
     "spacemind-train": "spacemind_ros.train.cli",
@@ -47,6 +47,7 @@ MODULES = {  # python -m MODULE -> the module whose build_parser() it runs
     "spacemind_ros.train.config": None,  # regenerates config/train/*.yaml, no flags
     "bench": "bench.__main__",
     "bench.gpu_check": "bench.gpu_check",
+    "bench.fleet_bench": "bench.fleet_bench",
 }
 SCRIPTS = {  # scripts/X.sh -> what it forwards its arguments to ("pytest": not checked)
     "demo.sh": "spacemind_ros.demo",

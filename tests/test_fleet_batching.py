@@ -56,12 +56,12 @@ def ask_together(rs, scheduler, route=False):
     return answers
 
 
-@pytest.mark.parametrize("preset", ["tiny", "small"])
-def test_batched_answers_equal_one_by_one(preset):
+@pytest.mark.parametrize("preset,kv_cache", [("tiny", True), ("tiny", False), ("small", True)])
+def test_batched_answers_equal_one_by_one(preset, kv_cache):
     model, processor = load_model(None, preset=preset)
     batched_scheduler = InferenceScheduler(nice=0, max_batch=4)
-    together = ask_together(robots(model, processor, batched_scheduler, kv_cache=False), batched_scheduler,
-                            route=True)
+    batched_robots = robots(model, processor, batched_scheduler, kv_cache=kv_cache)
+    together = ask_together(batched_robots, batched_scheduler, route=True)
     assert [a.batch_size for a in together] == [4, 4, 4, 4] and batched_scheduler.batches[4] == 1
     alone_scheduler = InferenceScheduler(nice=0, max_batch=1)
     alone_robots = robots(model, processor, alone_scheduler)
@@ -71,6 +71,9 @@ def test_batched_answers_equal_one_by_one(preset):
         assert a.success and b.success and b.batch_size == 1
         assert (a.answer, a.choice, a.frame_stamps) == (b.answer, b.choice, b.frame_stamps), (k, a, b)
         assert a.frame_stamps != together[(k + 1) % 4].frame_stamps  # each robot's own window
+        if kv_cache:  # the batch left each robot its own visual prefix: a follow-up reuses it, alone
+            c = batched_robots[k].route("the bed") if k % 2 else batched_robots[k].ask(question, options=options)
+            assert c.cached_prefix and c.batch_size == 1 and c.answer == a.answer
     batched_scheduler.close()
     alone_scheduler.close()
 

@@ -123,3 +123,25 @@ def test_a_failed_load_leaves_nothing_behind():
         pool.acquire(key, "/robot1", lambda: (_ for _ in ()).throw(FileNotFoundError("/missing")), nice=0)
     assert len(pool) == 0
     assert pool.acquire(key, "/robot1", lambda: (1, 2, 3), nice=0).model == 1
+
+
+def test_a_batch_takes_one_waiting_query_per_lane_with_the_same_key():
+    s = InferenceScheduler(nice=0, max_batch=3)
+    gate, _ = _blocker(s)
+    ran = []
+
+    def runner(jobs):
+        ran.append(sorted(args[0] for _, _, args in jobs))
+        for future, fn, args in jobs:
+            future.set_result(fn(*args))
+
+    lanes = [s.lane(f"r{k}", queue_limit=3) for k in range(4)]
+    futures = [lanes[0].submit(str, "a0", batch=("m", runner)), lanes[0].submit(str, "a1", batch=("m", runner)),
+               lanes[1].submit(str, "b0", batch=("other", runner)), lanes[2].submit(str, "c0", batch=("m", runner)),
+               lanes[3].submit(str, "d0", batch=("m", runner))]
+    gate.set()
+    assert [f.result(timeout=10) for f in futures] == ["a0", "a1", "b0", "c0", "d0"]
+    # a0 with the heads of the next lanes that share its key (b0 does not), at most 3; then the rest in turn
+    assert ran[0] == ["a0", "c0", "d0"] and s.batches[3] == 1
+    assert s.batches[1] == 3  # the blocker, b0 and a1 alone
+    s.close()

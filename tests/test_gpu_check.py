@@ -31,3 +31,13 @@ def test_gpu_check_dry_run_writes_one_summary(tmp_path):
     bad = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--only", "nonsense", "--out",
                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown steps" in bad.stderr
+
+
+def test_vllm_step_dry_run_exports_the_llm(tmp_path):
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--dry-run", "--only", "vllm", "--out",
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    step = json.loads((tmp_path / "gpu_check.json").read_text())["steps"]["vllm"]
+    assert step["status"] == "skipped" and step["reason"] == "dry run: exported vllm_llm only"
+    config = json.loads((tmp_path / "vllm_llm" / "config.json").read_text())
+    assert config["architectures"] == ["Qwen2ForCausalLM"] and config["dtype"] == "bfloat16"

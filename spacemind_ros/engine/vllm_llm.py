@@ -7,8 +7,9 @@ One server or many behind one URL: requests are independent.
 
 What this gives up against the in-process LLM: the visual-prefix KV cache a follow-up question reuses (the server
 sees a new prompt each time; vLLM's own prefix caching does not apply to embedding inputs), per-token progress
-and cancel (a request runs to its end or the HTTP timeout), and the prompt travels as a tensor
-(``L x d`` floats: about 4 MB per 32-frame question at 8B in bfloat16).
+and cancel (a request runs to its end or the HTTP timeout), and the prompt travels as a tensor: ``L x d`` values,
+at 8B in bfloat16 a 32-frame prompt (~8.3k tokens x 3584) is 59 MB, 79 MB as base64 JSON (measured on this CPU:
+0.19 s to encode, 0.25 s to decode; docs/many-robots.md).
 """
 from __future__ import annotations
 

@@ -233,30 +233,40 @@ class SpaceMindModel(nn.Module):
         self.base.lm_head = nn.Identity()
         self.language_layers_dropped = True
 
+    @staticmethod
+    def split_cache(cache, index: int):
+        """Sequence ``index`` of a batch KV cache as a cache of its own (copied: the batch cache grows on)."""
+        from transformers import DynamicCache
+
+        return DynamicCache([(layer.keys[index:index + 1].clone(), layer.values[index:index + 1].clone())
+                             for layer in cache.layers])
+
     @torch.inference_mode()
     def greedy_decode_batch(self, prompts: list[torch.Tensor], max_new_tokens: list[int], min_new_tokens: int = 0,
-                            should_stop: list[Callable[[torch.Tensor], bool] | None] | None = None
-                            ) -> list[torch.Tensor]:
-        """Greedy decoding of B prompts ``[1, L_i, d_v]`` at once: left-padded to the longest, masked, with
-        positions counted from each prompt's first token, so each sequence sees exactly what it sees alone. A
-        sequence stops at EOS, its own ``max_new_tokens[i]`` or ``should_stop[i]``; the batch runs while one is
-        left. Returns each sequence's new ids ``[1, T_i]``, EOS included."""
+                            should_stop: list[Callable[[torch.Tensor], bool] | None] | None = None,
+                            cache=None) -> list[torch.Tensor]:
+        """Greedy decoding of B prompts ``[1, L_i, d_v]`` at once, each after row i of ``cache`` (a batch KV cache
+        of equal-length prefixes ``[B, ..., P, ...]``, or None). Prompts are left-padded to the longest (between
+        prefix and prompt when there is a cache), masked, and positioned by each sequence's own tokens, so each
+        sequence computes what it computes alone. A sequence stops at EOS, its own ``max_new_tokens[i]`` or
+        ``should_stop[i]``; the batch runs while one is left. ``cache`` grows in place. Returns each sequence's new
+        ids ``[1, T_i]``, EOS included."""
         language_model, lm_head = self.base.model.language_model, self.base.lm_head
         embed_tokens = self.base.get_input_embeddings()
         first = prompts[0]
         lengths = [p.shape[1] for p in prompts]
         width = max(lengths)
+        past = cache.get_seq_length() if cache is not None else 0
         x = first.new_zeros((len(prompts), width, first.shape[-1]))
-        mask = torch.zeros((len(prompts), width), dtype=torch.long, device=first.device)
+        mask = torch.ones((len(prompts), past + width), dtype=torch.long, device=first.device)
         for i, p in enumerate(prompts):
             x[i, width - lengths[i]:] = p[0]
-            mask[i, width - lengths[i]:] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            mask[i, past:past + width - lengths[i]] = 0
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, past:]
         eos = torch.tensor(self.eos_token_ids(), dtype=torch.long, device=first.device)
         new: list[list[torch.Tensor]] = [[] for _ in prompts]
         done = [False] * len(prompts)
         should_stop = should_stop or [None] * len(prompts)
-        cache = None
         for step in range(max(max_new_tokens)):
             out = language_model(inputs_embeds=x, attention_mask=mask, position_ids=positions, cache=cache,
                                  use_cache=True)

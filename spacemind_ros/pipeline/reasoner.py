@@ -422,9 +422,11 @@ class SpatialReasoner:
 
 def run_batch(jobs) -> None:
     """Queries of several robots on one model as one batch (the scheduler's runner): InternViT over every missing
-    frame at once, VGGT over ``[B, N, 3, H, W]``, CGMF over ``B*N`` frames, then one padded greedy decode with
-    per-sequence stopping. Each answer equals the one it gets alone (tested). A query that cannot share the batch
-    (a cached visual prefix, a remote LLM, a perturbation, another frame count or VGGT size) runs alone here.
+    frame at once, VGGT over ``[B, N, 3, H, W]``, CGMF over ``B*N`` frames, one prefill of the visual prefixes, then
+    one padded greedy decode of the questions with
+    per-sequence stopping. Each answer equals the one it gets alone (tested), and each robot keeps its visual
+    prefix's KV cache for follow-ups. A query that cannot share the batch (a cached visual prefix, a remote LLM, a
+    perturbation, another frame count or VGGT size) runs alone here.
     ``jobs``: ``[(future, reasoner._answer, args)]``; every future is settled."""
     groups: dict[tuple, list] = {}
     for future, fn, args in jobs:
@@ -478,14 +480,14 @@ def _decode_group(group) -> None:
     with torch.no_grad():
         fused = encoders.fuse(torch.cat(visual), spatial)  # [B*N, M_v, d_v]
     n = len(group[0][3])
-    live, prompts, stoppers, limits = [], [], [], []
+    live, prefixes, questions, stoppers, limits = [], [], [], [], []
     for k, (future, r, args, frames, prompt, _, check) in enumerate(group):
         answer, _, _, _, deadline, _, cancel, progress, max_new_tokens = args
         try:
             check("CGMF")
             with torch.no_grad():
-                prefix = model.embed(prompt.prefix, fused[k * n:(k + 1) * n])
-                prompts.append(torch.cat([prefix, model.embed(prompt.question, None)], dim=1))
+                prefixes.append(model.embed(prompt.prefix, fused[k * n:(k + 1) * n]))
+                questions.append(model.embed(prompt.question, None))
         except BaseException as exc:  # noqa: BLE001 - canceled or late: out of the batch
             future.set_exception(exc)
             continue
@@ -497,13 +499,25 @@ def _decode_group(group) -> None:
     cgmf = time.perf_counter() - t
     if not live:
         return
+    # The prefixes have one length (the frame count sets it): one prefill for all, and each robot keeps its own
+    # slice of the cache for follow-up questions, as after a query of its own.
     t = time.perf_counter()
-    new = model.greedy_decode_batch(prompts, limits, r0.config.min_new_tokens, stoppers)
+    cache = model.prefill(torch.cat(prefixes)) if r0.config.kv_cache else None
+    for j, k in enumerate(live):
+        r = group[k][1]
+        r._prefix = (tuple(group[k][2][0].frame_stamps), prefixes[j], model.split_cache(cache, j)) \
+            if cache is not None else None
+    prefill = time.perf_counter() - t
+    if cache is None:  # no prefix cache kept: the whole prompts go through the decode
+        questions = [torch.cat([p, q], dim=1) for p, q in zip(prefixes, questions)]
+    t = time.perf_counter()
+    new = model.greedy_decode_batch(questions, limits, r0.config.min_new_tokens, stoppers, cache=cache)
     decode = time.perf_counter() - t
     for k, ids, stopper in zip(live, new, stoppers):
         future, r, args, *_ = group[k]
         answer, _, options, _, _, timeout, *_ = args
-        answer.stage_times_s.update(internvit=internvit, vggt=vggt, cgmf=cgmf, decode=decode)  # the batch's
+        answer.stage_times_s.update(internvit=internvit, vggt=vggt, cgmf=cgmf, prefill=prefill,
+                                    decode=decode)  # the batch's
         answer.batch_size = len(live)
         try:
             r._finish(answer, options, ids[0], stopper, timeout)

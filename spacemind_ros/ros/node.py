@@ -446,31 +446,33 @@ def _spin(executor, stop: threading.Event, logger) -> None:
             logger.warning(f"executor: {type(exc).__name__}: {exc}; spinning on")
 
 
+def build_parser():
+    """The node's own arguments (before ``--ros-args``); everything else is rclpy's."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="spacemind_node", description="SpaceMind lifecycle node (one robot, or with "
+                                 "--robots one node per namespace sharing one model); ROS arguments follow --ros-args")
+    def robots(text):
+        try:
+            return launch_description.robot_namespaces(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    ap.add_argument("--robots", type=robots, metavar="NS[,NS...]",
+                    help="serve these namespaces from one process and one loaded model, e.g. robot1,robot2")
+    return ap
+
+
 def _split_robots(argv: list[str]) -> tuple[list[str], list[str] | None]:
-    """Takes ``--robots A,B`` (before ``--ros-args``) out of the command line."""
+    """``(argv without our arguments, robot namespaces or None)``: ours come before ``--ros-args``."""
     ros_at = argv.index("--ros-args") if "--ros-args" in argv else len(argv)
-    own, rest = argv[:ros_at], argv[ros_at:]
-    robots = None
-    for i, token in enumerate(own):
-        if token == "--robots" and i + 1 < len(own):
-            robots = launch_description.robot_namespaces(own[i + 1])
-            own = own[:i] + own[i + 2:]
-            break
-        if token.startswith("--robots="):
-            robots = launch_description.robot_namespaces(token.split("=", 1)[1])
-            own = own[:i] + own[i + 1:]
-            break
-    return own + rest, robots
+    ours, rest = build_parser().parse_known_args(argv[1:ros_at])
+    return argv[:1] + rest + argv[ros_at:], ours.robots
 
 
 def main(args=None) -> int:
     """One node, or with ``--robots robot1,robot2`` one node per namespace sharing one model (a fleet process)."""
-    args = list(sys.argv if args is None else args)
-    try:
-        args, robots = _split_robots(args)
-    except ValueError as exc:
-        print(f"spacemind_node: {exc}", file=sys.stderr)
-        return 2
+    args, robots = _split_robots(list(sys.argv if args is None else args))  # a bad --robots exits 2 with why
     quiet_frameworks()  # library warnings and loading bars to the debug log, not the console
     tune_for_streaming()  # short GIL hand-over: image callbacks do not wait behind the query thread
     # Our own SIGINT/SIGTERM handling: rclpy's would shut the context down at once, and the queries in flight could
