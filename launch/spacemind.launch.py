@@ -24,6 +24,8 @@ def _node(context):
     parameters = [params_file, overrides] if overrides else [params_file]
     if given["robots"].strip():
         spec.robot_namespaces(given["robots"])  # a bad list fails here, with the reason
+        if given["namespace"].strip():
+            raise ValueError("give namespace:= or robots:=, not both")
         # One process, a lifecycle node per robot: no node name or namespace on the action (either would be remapped
         # onto every node); each node takes its /robotN/spacemind_node section of the params file.
         return [Node(package=spec.PACKAGE, executable=spec.EXECUTABLE, output="screen", parameters=parameters,
@@ -36,7 +38,8 @@ def _node(context):
 
 
 def generate_launch_description():
-    declared = [DeclareLaunchArgument(name, default_value="" if name in ("params_file", "namespace", "robots") else spec.UNSET,
+    plain = ("params_file", "namespace", "robots")  # the rest are parameters: UNSET keeps the params file's value
+    declared = [DeclareLaunchArgument(name, default_value="" if name in plain else spec.UNSET,
                                       description=description)
                 for name, description in spec.ARGUMENTS.items()]
     return LaunchDescription([*declared, OpaqueFunction(function=_node)])

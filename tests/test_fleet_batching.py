@@ -1,6 +1,7 @@
 """Queries of several robots on one model run as one batch (InternViT, VGGT, CGMF, padded greedy decode) and give
 exactly the answers each gets alone, on the tiny (random) and small (trained) models."""
 import threading
+import time
 
 import pytest
 
@@ -47,8 +48,10 @@ def ask_together(rs, scheduler, route=False):
     threads = [threading.Thread(target=ask, args=(k,)) for k in range(len(rs))]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 30
     while sum(lane.waiting() for lane in scheduler.lanes) < len(rs):
-        threading.Event().wait(0.01)
+        assert time.monotonic() < deadline, [a for a in answers if a is not None]  # a query failed before queueing
+        time.sleep(0.01)
     gate.set()
     for t in threads:
         t.join(60)
@@ -78,7 +81,7 @@ def test_batched_answers_equal_one_by_one(preset, kv_cache):
     alone_scheduler.close()
 
 
-def test_a_cached_prefix_or_a_canceled_query_leaves_the_batch_and_the_rest_still_answer():
+def test_a_cached_prefix_runs_alone_and_a_closed_robot_leaves_the_others_batched():
     model, processor = load_model(None, preset="tiny")
     scheduler = InferenceScheduler(nice=0, max_batch=3)
     rs = robots(model, processor, scheduler, n=3)
@@ -93,4 +96,37 @@ def test_a_cached_prefix_or_a_canceled_query_leaves_the_batch_and_the_rest_still
         r._prefix = None
     out = ask_together(rs2, scheduler)
     assert all(a.success and a.batch_size == 2 for a in out)
+    scheduler.close()
+
+
+def test_a_canceled_sequence_answers_at_once_and_the_batch_goes_on():
+    model, processor = load_model(None, preset="tiny")
+    scheduler = InferenceScheduler(nice=0, max_batch=3)
+    rs = robots(model, processor, scheduler, n=3, min_new_tokens=300, max_new_tokens=300)
+    gate, started = threading.Event(), threading.Event()
+    blocker = scheduler.lane("blocker", 0)
+    blocker.submit(lambda: (started.set(), gate.wait(30)))
+    assert started.wait(10)
+    cancel, finished, answers = threading.Event(), [], {}
+
+    def cancel_at_first_token(stage, frames, partial):
+        if partial:
+            cancel.set()
+
+    def ask(k):
+        extra = dict(cancel=cancel, progress=cancel_at_first_token) if k == 1 else {}
+        answers[k] = rs[k].ask("How many chairs are in the room?", **extra)
+        finished.append(k)
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    while sum(lane.waiting() for lane in scheduler.lanes) < 3:
+        time.sleep(0.01)
+    gate.set()
+    for t in threads:
+        t.join(60)
+    assert answers[1].error_code == "CANCELED" and answers[1].batch_size == 3
+    assert answers[0].success and answers[2].success and len(answers[0].answer) > 0
+    assert finished[0] == 1  # answered when its sequence stopped, not when the batch's 300 tokens were done
     scheduler.close()

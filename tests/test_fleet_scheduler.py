@@ -145,3 +145,39 @@ def test_a_batch_takes_one_waiting_query_per_lane_with_the_same_key():
     assert ran[0] == ["a0", "c0", "d0"] and s.batches[3] == 1
     assert s.batches[1] == 3  # the blocker, b0 and a1 alone
     s.close()
+
+
+def test_a_lane_passed_over_for_another_key_goes_next():
+    s = InferenceScheduler(nice=0, max_batch=4)
+    gate, _ = _blocker(s)
+    order = []
+
+    def runner(jobs):
+        for future, fn, args in jobs:
+            future.set_result(fn(*args))
+
+    a, b, c = (s.lane(name, queue_limit=30) for name in "abc")
+    futures = []
+    for i in range(10):
+        futures += [a.submit(order.append, f"a{i}", batch=("k1", runner)),
+                    c.submit(order.append, f"c{i}", batch=("k1", runner))]
+    futures.append(b.submit(order.append, "b0", batch=("k2", runner)))
+    gate.set()
+    for f in futures:
+        f.result(timeout=10)
+    assert order.index("b0") <= 2, order  # right after the first batch (a0, c0), not after all twenty
+    s.close()
+
+
+def test_no_busy_for_a_caller_that_asks_again_at_once_and_canceled_waits_do_not_count(scheduler):
+    lane = scheduler.lane("a", queue_limit=0)
+    for _ in range(300):  # the old count lowered after the waiter woke: a caller could find its own lane full
+        lane.submit(lambda: None).result(timeout=10)
+    assert lane.busy == 0
+    gate, _ = _blocker(scheduler)
+    other = scheduler.lane("b", queue_limit=5)
+    waiting = [other.submit(time.sleep, 0) for _ in range(3)]
+    assert waiting[0].cancel() and other.waiting() == 2 and other.in_flight == 2
+    gate.set()
+    for f in waiting[1:]:
+        f.result(timeout=10)

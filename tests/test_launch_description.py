@@ -120,10 +120,13 @@ def test_robots_start_one_fleet_process(launch_file):
     assert cmd[3:6] == ["--robots", "robot1,robot2", "--ros-args"] and "-r" not in cmd
     with pytest.raises(ValueError, match="not a valid ROS namespace"):
         node(robots="robot1,robot-2")
+    with pytest.raises(ValueError, match="not both"):
+        node(robots="robot1,robot2", namespace="site")
 
 
 def test_robot_namespaces_are_checked():
     assert spec.robot_namespaces(" robot1,/robot2/ , site_a/robot3") == ["/robot1", "/robot2", "/site_a/robot3"]
-    for text, reason in [("", "one or more"), ("robot1,robot1", "repeated"), ("1robot", "not a valid")]:
+    for text, reason in [("", "one or more"), ("robot1,robot1", "repeated"), ("1robot", "not a valid"),
+                         ("robøt", "not a valid")]:
         with pytest.raises(ValueError, match=reason):
             spec.robot_namespaces(text)

@@ -91,7 +91,8 @@ class _Server(BaseHTTPRequestHandler):
     """vLLM's OpenAI-compatible routes that the node uses: GET /v1/models, POST /v1/completions (prompt_embeds)."""
 
     llm = None
-    fail = False
+    fail = 0  # an HTTP status to answer with instead
+    barrier = None  # a threading.Barrier every request must pass: proves requests are in flight together
 
     def _reply(self, code, body):
         data = json.dumps(body).encode()
@@ -107,7 +108,9 @@ class _Server(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if self.fail or self.path != "/v1/completions" or "prompt" in body:
-            return self._reply(400, {"error": {"message": "bad request"}})
+            return self._reply(self.fail or 400, {"error": {"message": "refused"}})
+        if self.barrier is not None:
+            self.barrier.wait()
         embeds = decode_embeds(body["prompt_embeds"])  # [L, d]
         text = self.llm.generate(embeds[None], body["max_tokens"], body["min_tokens"])
         self._reply(200, {"object": "text_completion", "model": body["model"],
@@ -135,11 +138,42 @@ def test_the_http_path_gives_the_same_answers(exported, server):
     local, remote = reasoner(model, processor), reasoner(model, processor, llm=client)
     for question, options in QUESTIONS:
         assert local.ask(question, options=options).answer == remote.ask(question, options=options).answer
-    handler.fail = True  # a server error is an answer with a reason, never a crash
+    handler.fail = 400  # the server refused the prompt (e.g. past its --max-model-len): the request's fault
     bad = remote.ask("How many chairs are in the room?")
-    assert not bad.success and bad.error_code == "INTERNAL" and "HTTP 400" in bad.error_message
+    assert not bad.success and bad.error_code == "BAD_REQUEST" and "HTTP 400" in bad.error_message
+    handler.fail = 503  # a server error is an answer with a reason, never a crash
+    bad = remote.ask("How many chairs are in the room?")
+    assert not bad.success and bad.error_code == "INTERNAL" and "HTTP 503" in bad.error_message
     local.close()
     remote.close()
+
+
+def test_robots_on_one_model_have_requests_in_flight_together(exported, server):
+    """The inference thread hands each request to the client's threads: two robots' requests reach the server
+    together (its barrier lets none through alone), and both answer."""
+    from spacemind_ros.fleet import InferenceScheduler
+
+    model, processor, _, _ = exported
+    handler, url = server
+    handler.barrier = threading.Barrier(2, timeout=20)
+    client, scheduler = VllmLLM(url), InferenceScheduler(nice=0)
+    rs = [SpatialReasoner(model, processor, WindowConfig(min_gap_s=0.0), ReasonerConfig(llm=client),
+                          scheduler=scheduler, name=f"robot{k}") for k in range(2)]
+    for r in rs:
+        for stamp, img in walkthrough_frames(num_frames=24, height=60, width=80):
+            r.add_frame(stamp + S, img)
+    answers = [None, None]
+    threads = [threading.Thread(target=lambda k=k: answers.__setitem__(k, rs[k].ask(QUESTIONS[k][0])))
+               for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(a is not None and a.success for a in answers), answers
+    for r in rs:
+        r.close()
+    scheduler.close()
+    client.close()
 
 
 def test_a_wrong_url_or_model_fails_with_the_reason(server):
@@ -167,3 +201,5 @@ def test_bf16_export_and_dropped_layers(tmp_path, capsys):
     model.drop_language_layers()  # what a node with llm_backend vllm keeps: the embeddings, not the layers
     assert sum(p.numel() for p in model.parameters()) < before
     assert model.embed(processor.encode(2, "How many?").question, None).dtype == torch.bfloat16
+    with pytest.raises(RuntimeError, match="dropped"):
+        model.greedy_decode(torch.zeros(1, 3, model.base.config.text_config.hidden_size, dtype=torch.bfloat16))

@@ -14,14 +14,17 @@ at 8B in bfloat16 a 32-frame prompt (~8.3k tokens x 3584) is 59 MB, 79 MB as bas
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
+import socket
 import urllib.error
 import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 
-from spacemind_ros.errors import QueryTimeoutError, SpaceMindError
+from spacemind_ros.errors import BadRequestError, QueryTimeoutError, SpaceMindError
 
 
 class LLMServerError(SpaceMindError):
@@ -45,10 +48,12 @@ class VllmLLM:
 
     name = "vllm"
 
-    def __init__(self, url: str, model: str = "", connect_timeout_s: float = 10.0):
+    def __init__(self, url: str, model: str = "", connect_timeout_s: float = 10.0, max_requests: int = 16):
         """``url``: the API base, e.g. ``http://gpu-host:8000/v1``; ``model``: the served name (empty: the
-        server's first model). Asks the server's model list now, so a wrong URL fails at configure."""
+        server's first model); ``max_requests``: requests in flight at once (``submit``). Asks the server's model
+        list now, so a wrong URL fails at configure."""
         self.url = url.rstrip("/")
+        self._pool = ThreadPoolExecutor(max_requests, thread_name_prefix="vllm-request")
         served = [m["id"] for m in self._request("GET", "/models", None, connect_timeout_s).get("data", [])]
         if not served:
             raise LLMServerError(f"{self.url}/models lists no model")
@@ -69,13 +74,25 @@ class VllmLLM:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:500]
-            raise LLMServerError(f"{self.url}{path}: HTTP {exc.code}: {detail}") from None
-        except TimeoutError:
+            # 400: the server refused this prompt (e.g. longer than its --max-model-len): the request's fault
+            error = BadRequestError if exc.code == 400 else LLMServerError
+            raise error(f"{self.url}{path}: HTTP {exc.code}: {detail}") from None
+        except (TimeoutError, socket.timeout):
             raise QueryTimeoutError(f"{self.url}{path} gave no answer within {timeout:.1f} s") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise LLMServerError(f"{self.url}{path}: {reason} (is `vllm serve ... --enable-prompt-embeds` "
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+                raise QueryTimeoutError(f"{self.url}{path}: no connection within {timeout:.1f} s") from None
+            raise LLMServerError(f"{self.url}{path}: {exc.reason} (is `vllm serve ... --enable-prompt-embeds` "
                                  "running there?)") from None
+        except (http.client.HTTPException, OSError, ValueError) as exc:
+            raise LLMServerError(f"{self.url}{path}: {type(exc).__name__}: {exc}") from None
+
+    def submit(self, fn, *args) -> Future:
+        """Run ``fn(*args)`` (a request and what follows it) on this client's request threads."""
+        return self._pool.submit(fn, *args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def generate(self, embeds: torch.Tensor, max_new_tokens: int, min_new_tokens: int = 0,
                  timeout: float = 60.0) -> str:

@@ -28,6 +28,8 @@ class ModelKey:
 
 @dataclass
 class SharedModel:
+    """One loaded model, its inference scheduler, and the robots (node names) using it."""
+
     key: ModelKey
     model: object
     processor: object
@@ -71,6 +73,7 @@ class ModelPool:
             if entry.users or self._entries.get(entry.key) is not entry:
                 return False
             del self._entries[entry.key]
+            self._loading.pop(entry.key, None)
         entry.scheduler.close()
         return True
 

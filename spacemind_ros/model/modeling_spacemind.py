@@ -54,6 +54,7 @@ class SpaceMindModel(nn.Module):
             ))
         self.internvl = internvl
         self.vggt_autocast: torch.dtype | None = None  # set by place(): VGGT's aggregator autocast dtype
+        self.language_layers_dropped = False  # drop_language_layers(): the LLM runs elsewhere
 
     # -- placement -------------------------------------------------------------------------------------------------
     @property
@@ -192,6 +193,7 @@ class SpaceMindModel(nn.Module):
     @torch.inference_mode()
     def prefill(self, inputs_embeds: torch.Tensor):
         """KV cache of a prompt prefix ``[1, L, d_v]`` (no LM head: a follow-up only needs the keys and values)."""
+        self._check_language_layers()
         return self.base.model.language_model(inputs_embeds=inputs_embeds, use_cache=True).cache
 
     @torch.inference_mode()
@@ -204,6 +206,7 @@ class SpaceMindModel(nn.Module):
         language model and LM head are called directly. ``cache`` is extended in place (crop it back to reuse it).
         ``should_stop(ids [1, T])`` is asked after every token. Returns the new ids ``[1, T]``, EOS included.
         """
+        self._check_language_layers()
         language_model, lm_head = self.base.model.language_model, self.base.lm_head
         embed_tokens = self.base.get_input_embeddings()
         eos = torch.tensor(self.eos_token_ids(), dtype=torch.long, device=inputs_embeds.device)
@@ -225,13 +228,20 @@ class SpaceMindModel(nn.Module):
     def drop_language_layers(self) -> None:
         """Free the LLM's decoder layers, final norm and LM head (about 14 of 15 GB at 8B in bf16) when another
         process runs them (``llm_backend: vllm``): the token embeddings stay, since prompts are embedded here.
-        Merges LoRA first so nothing unmerged is left half-dropped; ``prefill``/``greedy_decode`` then fail."""
+        Merges LoRA first so nothing unmerged is left half-dropped; ``prefill`` and the decoders then raise. The
+        model loads whole first: the peak before this is the full model's."""
         self.merge_lora()
         language_model = self.base.model.language_model
         language_model.layers = nn.ModuleList()
         language_model.norm = nn.Identity()
         self.base.lm_head = nn.Identity()
         self.language_layers_dropped = True
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()  # hand the freed blocks back, e.g. to a vLLM server on the same GPU
+
+    def _check_language_layers(self) -> None:
+        if self.language_layers_dropped:
+            raise RuntimeError("the language model's layers were dropped (llm_backend vllm): it runs on the server")
 
     @staticmethod
     def split_cache(cache, index: int):
@@ -244,13 +254,16 @@ class SpaceMindModel(nn.Module):
     @torch.inference_mode()
     def greedy_decode_batch(self, prompts: list[torch.Tensor], max_new_tokens: list[int], min_new_tokens: int = 0,
                             should_stop: list[Callable[[torch.Tensor], bool] | None] | None = None,
-                            cache=None) -> list[torch.Tensor]:
+                            cache=None, on_finished: Callable[[int, torch.Tensor], None] | None = None
+                            ) -> list[torch.Tensor]:
         """Greedy decoding of B prompts ``[1, L_i, d_v]`` at once, each after row i of ``cache`` (a batch KV cache
         of equal-length prefixes ``[B, ..., P, ...]``, or None). Prompts are left-padded to the longest (between
         prefix and prompt when there is a cache), masked, and positioned by each sequence's own tokens, so each
-        sequence computes what it computes alone. A sequence stops at EOS, its own ``max_new_tokens[i]`` or
-        ``should_stop[i]``; the batch runs while one is left. ``cache`` grows in place. Returns each sequence's new
-        ids ``[1, T_i]``, EOS included."""
+        sequence computes what it computes alone. A sequence stops at EOS, ``should_stop[i]`` or its own
+        ``max_new_tokens[i]`` (asked in that order, as in ``greedy_decode``), and ``on_finished(i, ids [1, T_i])``
+        hears of it at once; the batch runs while one is left. ``cache`` grows in place. Returns each sequence's
+        new ids ``[1, T_i]``, EOS included."""
+        self._check_language_layers()
         language_model, lm_head = self.base.model.language_model, self.base.lm_head
         embed_tokens = self.base.get_input_embeddings()
         first = prompts[0]
@@ -280,8 +293,10 @@ class SpaceMindModel(nn.Module):
                     continue
                 new[i].append(tokens[i])
                 ids = torch.cat(new[i])[None]
-                done[i] = bool(torch.isin(tokens[i], eos).any()) or len(new[i]) >= max_new_tokens[i] \
-                    or (should_stop[i] is not None and should_stop[i](ids))
+                done[i] = bool(torch.isin(tokens[i], eos).any()) \
+                    or (should_stop[i] is not None and should_stop[i](ids)) or len(new[i]) >= max_new_tokens[i]
+                if done[i] and on_finished is not None:
+                    on_finished(i, ids)
             if all(done):
                 break
             x = embed_tokens(tokens)

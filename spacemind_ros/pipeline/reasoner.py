@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import CancelledError
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
@@ -24,7 +24,7 @@ from spacemind_ros.errors import (
     QueryTimeoutError,
     SpaceMindError,
 )
-from spacemind_ros.fleet.scheduler import InferenceScheduler, run_at_nice
+from spacemind_ros.fleet.scheduler import InferenceScheduler, run_at_nice, settle
 from spacemind_ros.pipeline.answer import Answer, RouteAnswer
 from spacemind_ros.pipeline.answer_parsing import parse_choice, parse_number, parse_route
 from spacemind_ros.pipeline.frame_window import Frame, FrameWindow, WindowConfig
@@ -79,7 +79,11 @@ class _Deadline:
         elif time.monotonic() > self.deadline:
             self.reason = "timeout"
         elif self.progress is not None:
-            self.progress("generating", self.frames, self.reasoner.processor.decode(new_ids[0]))
+            try:
+                self.progress("generating", self.frames, self.reasoner.processor.decode(new_ids[0]))
+            except Exception:  # noqa: BLE001 - feedback that cannot go out never costs the answer
+                log.warning("progress feedback failed; the query goes on", exc_info=True)
+                self.progress = None
         return self.reason is not None
 
 
@@ -157,10 +161,16 @@ class SpatialReasoner:
             time.sleep(0.005)
         return False
 
+    def stop(self) -> None:
+        """Shutdown's first step, at once: the running query stops at its next check and the waiting ones answer
+        CANCELED (a fleet stops every robot before it waits for any feature worker)."""
+        self.closing.set()
+        self.lane.close()
+
     def close(self) -> None:
         """Stop: a running query and those waiting answer CANCELED at once; the feature worker's backlog is
         dropped (it would otherwise finish every queued frame first). Returns within about a second."""
-        self.closing.set()
+        self.stop()
         if self._worker is not None:
             while True:
                 try:
@@ -174,9 +184,10 @@ class SpatialReasoner:
                 pass
             self._worker.join(timeout=1.0)  # a daemon thread: at most one frame's features left to finish
             self._worker = None
-        self.lane.close()  # the waiting queries answer CANCELED; the running one stops at its next check
         if self._own_scheduler:
             self.scheduler.close(timeout=0.0)
+        if hasattr(self.config.llm, "close"):
+            self.config.llm.close()
         self._prefix = None
 
     # -- queries ---------------------------------------------------------------------------------------------------
@@ -338,17 +349,27 @@ class SpatialReasoner:
         self._parse(answer, options)
 
     def _answer_remote(self, answer, frames, prompt, options, deadline, times, check, progress, max_new_tokens):
-        """The LLM on a server: the whole prompt's embeddings go out, the text comes back (no prefix cache)."""
+        """The LLM on a server: the whole prompt's embeddings go out, the text comes back (no prefix cache).
+
+        The request runs on the LLM client's own threads where it has them (``submit``): the inference thread
+        goes on to the next robot's encoders while the server decodes, and a fleet has requests in flight
+        together. Returns that Future (the scheduler settles the query with it), or None when done inline."""
         prefix_embeds = self._encode_prefix(frames, prompt.prefix, times, check, progress)
         with torch.no_grad():
             full = torch.cat([prefix_embeds, self.model.embed(prompt.question, None)], dim=1)
-        t = time.perf_counter()
-        text = self.config.llm.generate(full, max_new_tokens, self.config.min_new_tokens,
-                                        timeout=max(0.1, deadline - time.monotonic()))
-        times["decode"] = time.perf_counter() - t
-        check("generating")
-        answer.answer = text.replace("\x00", "").strip()  # as processor.decode cleans the local LLM's text
-        self._parse(answer, options)
+        llm = self.config.llm
+
+        def generate():
+            t = time.perf_counter()
+            text = llm.generate(full, max_new_tokens, self.config.min_new_tokens,
+                                timeout=max(0.1, deadline - time.monotonic()))
+            times["decode"] = time.perf_counter() - t
+            check("generating")
+            answer.answer = text.replace("\x00", "").strip()  # as processor.decode cleans the local LLM's text
+            self._parse(answer, options)
+
+        submit = getattr(llm, "submit", None)
+        return submit(generate) if submit is not None else generate()
 
     def _check_length(self, prompt, num_frames: int, max_new_tokens: int) -> None:
         limit = getattr(self.model, "max_positions", None)
@@ -420,107 +441,124 @@ class SpatialReasoner:
             answer.value, answer.unit = parse_number(answer.answer, NUMERICAL_TASKS[answer.task])
 
 
+@dataclass
+class _Batched:
+    """One query of a batch: where its answer goes, and what it has got so far."""
+
+    future: Future
+    reasoner: "SpatialReasoner"
+    args: tuple  # SpatialReasoner._answer's arguments
+    frames: list
+    prompt: object
+    inputs: tuple  # SpatialReasoner._frame_inputs
+    check: Callable[[str], None]
+
+    @property
+    def answer(self):
+        return self.args[0]
+
+    def alone(self) -> None:
+        settle(self.future, lambda: self.reasoner._answer(*self.args, begun=(self.frames, self.prompt)))
+
+
 def run_batch(jobs) -> None:
     """Queries of several robots on one model as one batch (the scheduler's runner): InternViT over every missing
     frame at once, VGGT over ``[B, N, 3, H, W]``, CGMF over ``B*N`` frames, one prefill of the visual prefixes, then
-    one padded greedy decode of the questions with
-    per-sequence stopping. Each answer equals the one it gets alone (tested), and each robot keeps its visual
-    prefix's KV cache for follow-ups. A query that cannot share the batch (a cached visual prefix, a remote LLM, a
-    perturbation, another frame count or VGGT size) runs alone here.
+    one padded greedy decode of the questions with per-sequence stopping; each query is answered as soon as its own
+    sequence stops. Each answer equals the one it gets alone (tested in float32 on the CPU), and each robot keeps its
+    visual prefix's KV cache for follow-ups. A query that cannot share the batch (a cached visual prefix, a remote
+    LLM, a perturbation, another frame count or VGGT size) runs alone here.
     ``jobs``: ``[(future, reasoner._answer, args)]``; every future is settled."""
-    groups: dict[tuple, list] = {}
+    groups: dict[tuple, list[_Batched]] = {}
     for future, fn, args in jobs:
         r = fn.__self__
         answer, text, options, until, deadline, timeout, cancel, progress, max_new_tokens = args
         try:
             check = r._checker(cancel, deadline, timeout)
             frames, prompt = r._begin(answer, text, until, max_new_tokens, check, progress)
-            alone = r.config.llm is not None or r.config.perturbation is not None \
-                or r._cached_prefix(answer, prompt) is not None
-            if alone:
-                future.set_result(r._answer(*args, begun=(frames, prompt)))
+            if r.config.llm is not None or r.config.perturbation is not None \
+                    or r._cached_prefix(answer, prompt) is not None:
+                settle(future, lambda: r._answer(*args, begun=(frames, prompt)))
                 continue
             inputs = r._frame_inputs(frames)
-            key = (id(r.encoders), r.config.min_new_tokens, len(frames), tuple(inputs[3].shape))
-            groups.setdefault(key, []).append((future, r, args, frames, prompt, inputs, check))
         except BaseException as exc:  # noqa: BLE001 - this query's error; the others go on
             future.set_exception(exc)
+            continue
+        key = (id(r.encoders), r.config.min_new_tokens, r.config.kv_cache, len(frames), tuple(inputs[3].shape))
+        groups.setdefault(key, []).append(_Batched(future, r, args, frames, prompt, inputs, check))
     for group in groups.values():
         if len(group) == 1:
-            future, r, args, frames, prompt, _, _ = group[0]
-            try:
-                future.set_result(r._answer(*args, begun=(frames, prompt)))
-            except BaseException as exc:  # noqa: BLE001
-                future.set_exception(exc)
+            group[0].alone()
             continue
         try:
             _decode_group(group)
         except BaseException as exc:  # noqa: BLE001 - e.g. out of memory: every query of the group fails alike
-            for future, *_ in group:
-                if not future.done():
-                    future.set_exception(exc)
+            for q in group:
+                if not q.future.done():
+                    q.future.set_exception(exc)
 
 
-def _decode_group(group) -> None:
+def _decode_group(group: list[_Batched]) -> None:
     """One batch of queries with equal frame counts and VGGT sizes on one model (see run_batch)."""
-    r0 = group[0][1]
+    r0 = group[0].reasoner
     encoders, model = r0.encoders, r0.model
     t = time.perf_counter()
-    missing_pixels = [inputs[2] for *_, inputs, _ in group if inputs[2] is not None]
+    missing_pixels = [q.inputs[2] for q in group if q.inputs[2] is not None]
     tokens = encoders.visual_tokens(torch.cat(missing_pixels)) if missing_pixels else None
     visual, at = [], 0
-    for _, r, _, frames, _, (cached, missing, _, _), _ in group:
-        visual.append(r._fill_visual(frames, cached, missing, tokens[at:at + len(missing)] if missing else []))
+    for q in group:
+        cached, missing = q.inputs[:2]
+        # a copy per robot: a view would keep every robot's tokens of this batch alive in one robot's cache
+        mine = tokens[at:at + len(missing)].clone() if missing else []
+        visual.append(q.reasoner._fill_visual(q.frames, cached, missing, mine))
         at += len(missing)
     internvit = time.perf_counter() - t
     t = time.perf_counter()
-    spatial = encoders.spatial_tokens(torch.stack([inputs[3] for *_, inputs, _ in group]))
+    spatial = encoders.spatial_tokens(torch.stack([q.inputs[3] for q in group]))
     vggt = time.perf_counter() - t
     t = time.perf_counter()
     with torch.no_grad():
         fused = encoders.fuse(torch.cat(visual), spatial)  # [B*N, M_v, d_v]
-    n = len(group[0][3])
-    live, prefixes, questions, stoppers, limits = [], [], [], [], []
-    for k, (future, r, args, frames, prompt, _, check) in enumerate(group):
-        answer, _, _, _, deadline, _, cancel, progress, max_new_tokens = args
+    n = len(group[0].frames)
+    live, prefixes, questions, stoppers = [], [], [], []
+    for k, q in enumerate(group):
+        _, _, _, _, deadline, _, cancel, progress, _ = q.args
         try:
-            check("CGMF")
+            q.check("CGMF")
             with torch.no_grad():
-                prefixes.append(model.embed(prompt.prefix, fused[k * n:(k + 1) * n]))
-                questions.append(model.embed(prompt.question, None))
+                prefixes.append(model.embed(q.prompt.prefix, fused[k * n:(k + 1) * n]))
+                questions.append(model.embed(q.prompt.question, None))
         except BaseException as exc:  # noqa: BLE001 - canceled or late: out of the batch
-            future.set_exception(exc)
+            q.future.set_exception(exc)
             continue
-        if progress:
-            progress("generating", n, "")
-        live.append(k)
-        stoppers.append(_Deadline(r, deadline, cancel, progress, n))
-        limits.append(max_new_tokens)
+        live.append(q)
+        stoppers.append(_Deadline(q.reasoner, deadline, cancel, progress, n))
     cgmf = time.perf_counter() - t
     if not live:
         return
+    for q, stopper in zip(live, stoppers):
+        if stopper.progress:
+            stopper.progress("generating", n, "")
     # The prefixes have one length (the frame count sets it): one prefill for all, and each robot keeps its own
     # slice of the cache for follow-up questions, as after a query of its own.
     t = time.perf_counter()
     cache = model.prefill(torch.cat(prefixes)) if r0.config.kv_cache else None
-    for j, k in enumerate(live):
-        r = group[k][1]
-        r._prefix = (tuple(group[k][2][0].frame_stamps), prefixes[j], model.split_cache(cache, j)) \
+    for j, q in enumerate(live):
+        q.reasoner._prefix = (tuple(q.answer.frame_stamps), prefixes[j], model.split_cache(cache, j)) \
             if cache is not None else None
     prefill = time.perf_counter() - t
     if cache is None:  # no prefix cache kept: the whole prompts go through the decode
         questions = [torch.cat([p, q], dim=1) for p, q in zip(prefixes, questions)]
     t = time.perf_counter()
-    new = model.greedy_decode_batch(questions, limits, r0.config.min_new_tokens, stoppers, cache=cache)
-    decode = time.perf_counter() - t
-    for k, ids, stopper in zip(live, new, stoppers):
-        future, r, args, *_ = group[k]
-        answer, _, options, _, _, timeout, *_ = args
-        answer.stage_times_s.update(internvit=internvit, vggt=vggt, cgmf=cgmf, prefill=prefill,
-                                    decode=decode)  # the batch's
-        answer.batch_size = len(live)
-        try:
-            r._finish(answer, options, ids[0], stopper, timeout)
-            future.set_result(None)
-        except BaseException as exc:  # noqa: BLE001
-            future.set_exception(exc)
+
+    def finished(j: int, ids: torch.Tensor) -> None:
+        """Sequence j stopped: its query is answered now, not when the longest sequence of the batch ends."""
+        q = live[j]
+        q.answer.stage_times_s.update(internvit=internvit, vggt=vggt, cgmf=cgmf, prefill=prefill,
+                                      decode=time.perf_counter() - t)  # the batch's stages, this sequence's decode
+        q.answer.batch_size = len(live)
+        options, timeout = q.args[2], q.args[5]
+        settle(q.future, lambda: q.reasoner._finish(q.answer, options, ids[0], stoppers[j], timeout))
+
+    model.greedy_decode_batch(questions, [q.args[8] for q in live], r0.config.min_new_tokens, stoppers,
+                              cache=cache, on_finished=finished)

@@ -1,8 +1,9 @@
 """How spacemind_node is launched, described once for launch/spacemind.launch.py and ``spacemind_launch``.
 
 Arguments: ``params_file`` (default: the installed config/spacemind.yaml), ``namespace`` (default: none),
-``robots`` (a fleet: one process, one model, a node per namespace) and one per node parameter. A parameter argument left at :data:`UNSET` keeps the params file's value, so editing the YAML
-always takes effect; only the arguments the user sets override it. ROS-free (no rclpy, no launch).
+``robots`` (a fleet: one process, one model, a node per namespace) and one per node parameter. A parameter
+argument left at :data:`UNSET` keeps the params file's value, so editing the YAML always takes effect; only the
+arguments the user sets override it. ROS-free (no rclpy, no launch).
 """
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def robot_namespaces(text: str) -> list[str]:
     if not spaces:
         raise ValueError(f"robots {text!r}: give one or more namespaces, e.g. robot1,robot2")
     for ns in spaces:
-        if not all(part.isidentifier() for part in ns.strip("/").split("/")):
+        if not all(part.isascii() and part.isidentifier() for part in ns.strip("/").split("/")):
             raise ValueError(f"robots: {ns!r} is not a valid ROS namespace (letters, digits, _ and /)")
     if len(set(spaces)) != len(spaces):
         raise ValueError(f"robots: a namespace is repeated in {text!r}")

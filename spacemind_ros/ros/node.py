@@ -150,6 +150,9 @@ class SpaceMindNode(LifecycleNode):
             self.backend_name = encoders.name
             if len(shared.users) > 1:
                 self.get_logger().info(f"sharing the model loaded for {', '.join(sorted(shared.users - {user}))}")
+                if shared.scheduler.max_batch != s.batch_max:  # the model's scheduler is the first robot's
+                    self.get_logger().warning(f"batch_max {s.batch_max} ignored: this model's robots share one "
+                                              f"scheduler, set up with {shared.scheduler.max_batch}")
             query_frames = s.query_frames or model.config.query_frames  # 0: what the model was trained with
             window = WindowConfig(max_frames=s.window_max_frames, duration_s=s.window_duration_s,
                                   min_gap_s=s.keyframe_gap_s, min_frames=s.min_frames,
@@ -507,8 +510,12 @@ def main(args=None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        for node in nodes:  # every robot refuses new queries and cancels its own, before any waits for a worker
+            node._active = False
+            if node.reasoner is not None:
+                node.reasoner.stop()
         for node in nodes:
-            node.stop_queries(timeout=0.0)  # every robot refuses new queries and cancels its own
+            node.stop_queries(timeout=0.0)
         deadline = time.monotonic() + 2.0  # then their CANCELED answers go out
         while any(node._inflight for node in nodes) and time.monotonic() < deadline:
             time.sleep(0.01)
