@@ -175,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--model", help="SpaceMind folder (default: the --preset)")
     llm.add_argument("--preset", default="small")
     llm.add_argument("--out", required=True, help="new folder to write")
-    llm.add_argument("--dtype", default="auto", help="weights' dtype: auto (the model's serving dtype), bfloat16, ...")
+    llm.add_argument("--dtype", default="bfloat16",
+                     help="weights' dtype (default bfloat16, as vLLM serves it; float32, float16, auto)")
     llm.add_argument("--device", default="cpu", help="torch device the model loads on")
     llm.set_defaults(func=cmd_export_llm)
     return parser

@@ -43,12 +43,16 @@ def cloud_to_msg(cloud: PointCloud, header: Header) -> PointCloud2:
                        data=records.tobytes(), is_dense=True)
 
 
+def _rigid(world_from_camera: np.ndarray) -> list[tuple[tuple[float, ...], Quaternion]]:
+    """``[S, 4, 4]`` -> each pose's translation (x, y, z) and rotation quaternion."""
+    quats = matrix_to_quaternion(world_from_camera[:, :3, :3])
+    return [(tuple(float(v) for v in t), Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])))
+            for t, q in zip(world_from_camera[:, :3, 3], quats)]
+
+
 def poses_to_msg(world_from_camera: np.ndarray, header: Header) -> PoseArray:
     """``[S, 4, 4]`` camera (optical axes) -> ``header.frame_id`` poses."""
-    quats = matrix_to_quaternion(world_from_camera[:, :3, :3])
-    poses = [Pose(position=Point(x=float(t[0]), y=float(t[1]), z=float(t[2])),
-                  orientation=Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3])))
-             for t, q in zip(world_from_camera[:, :3, 3], quats)]
+    poses = [Pose(position=Point(x=t[0], y=t[1], z=t[2]), orientation=q) for t, q in _rigid(world_from_camera)]
     return PoseArray(header=header, poses=poses)
 
 
@@ -73,8 +77,6 @@ def camera_info_to_msg(intrinsic: np.ndarray, height: int, width: int, header: H
 
 def transform_to_msg(world_from_camera: np.ndarray, header: Header, child_frame_id: str) -> TransformStamped:
     """``[4, 4]`` camera -> ``header.frame_id`` as the TransformStamped TF carries (the camera's pose in the frame)."""
-    t = world_from_camera[:3, 3]
-    q = matrix_to_quaternion(world_from_camera[None, :3, :3])[0]
+    ((t, q),) = _rigid(world_from_camera[None])
     return TransformStamped(header=header, child_frame_id=child_frame_id, transform=Transform(
-        translation=Vector3(x=float(t[0]), y=float(t[1]), z=float(t[2])),
-        rotation=Quaternion(x=float(q[0]), y=float(q[1]), z=float(q[2]), w=float(q[3]))))
+        translation=Vector3(x=t[0], y=t[1], z=t[2]), rotation=q))

@@ -45,7 +45,7 @@ class GeometryPublisher:
         self.depth_pub = node.create_publisher(Image, "~/depth", LATCHED)
         self.depth_info_pub = node.create_publisher(CameraInfo, "~/depth/camera_info", LATCHED)
         self.route_pub = node.create_publisher(Path, "~/route_path", LATCHED)  # the last route's waypoints
-        self.tf_pub = node.create_publisher(TFMessage, "/tf", 10)
+        self.tf_pub = node.create_publisher(TFMessage, "/tf", 100)  # tf2_ros's own depth for /tf
         node.create_service(GetWindowGeometry, "~/get_window_geometry", self._on_request,
                             callback_group=callback_group)
         self.callback_group = callback_group
@@ -152,8 +152,7 @@ class GeometryPublisher:
         """Poses and cloud in the window frame at the first frame's stamp; the newest frame's depth (the frame's own
         pixels at VGGT's scale, never pad mode's bands) with its CameraInfo, in ``tf_camera_frame`` where /tf places
         that camera (``publish_tf``), else in ``geometry_camera_frame``."""
-        frame_id = geometry.odometry_frame_id if geometry.metric else self.settings.geometry_camera_frame
-        first = Header(stamp=ns_to_time(geometry.frame_stamps[0]), frame_id=frame_id)
+        first = Header(stamp=ns_to_time(geometry.frame_stamps[0]), frame_id=self.window_frame(geometry))
         depth = info = None
         if geometry.depth is not None:
             s = self.settings
@@ -177,10 +176,12 @@ class GeometryPublisher:
 
     def newest_camera_transform(self, geometry: WindowGeometry):
         """The newest sampled camera in the window frame (the odometry frame when metric), at that frame's stamp."""
-        s = self.settings
-        header = Header(stamp=ns_to_time(geometry.frame_stamps[-1]),
-                        frame_id=geometry.odometry_frame_id if geometry.metric else s.geometry_camera_frame)
-        return transform_to_msg(geometry.world_from_camera[-1], header, s.tf_camera_frame)
+        header = Header(stamp=ns_to_time(geometry.frame_stamps[-1]), frame_id=self.window_frame(geometry))
+        return transform_to_msg(geometry.world_from_camera[-1], header, self.settings.tf_camera_frame)
+
+    def window_frame(self, geometry: WindowGeometry) -> str:
+        """The frame poses, cloud and paths are in: the odometry frame when metric, else the first camera's."""
+        return geometry.odometry_frame_id if geometry.metric else self.settings.geometry_camera_frame
 
     def route_path(self, answer, goal: str) -> tuple[Path, str]:
         """A nav_msgs/Path for route advice: ask the model (a follow-up on the same frames, so its visual prefix is
@@ -202,8 +203,7 @@ class GeometryPublisher:
             route = route_path(geometry, goal, where.answer)
         except Exception as exc:  # noqa: BLE001 - the textual route stands; the path is explained empty
             return Path(), f"geometry failed: {type(exc).__name__}: {exc}"
-        header = Header(stamp=ns_to_time(geometry.frame_stamps[0]),
-                        frame_id=geometry.odometry_frame_id if geometry.metric else s.geometry_camera_frame)
+        header = Header(stamp=ns_to_time(geometry.frame_stamps[0]), frame_id=self.window_frame(geometry))
         poses = poses_to_msg(route.poses, header).poses if len(route.poses) else []
         path = Path(header=header, poses=[PoseStamped(header=header, pose=p) for p in poses])
         if path.poses:

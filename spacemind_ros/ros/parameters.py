@@ -48,7 +48,8 @@ PARAMS: dict[str, Param] = {
                      read_only=True),
     "llm_model": Param("", "llm_backend vllm: the served model name; empty = the server's first", read_only=True),
     "batch_max": Param(4, "queries of different robots on one model that may run as one batch (1 = one at a "
-                          "time); answers are the same either way", 1, 64, read_only=True),
+                          "time); batched answers equal one-by-one answers in the CPU float32 tests", 1, 64,
+                       read_only=True),
     "queue_limit": Param(2, "queries that may wait behind the running one; more answer BUSY", 0, 64),
     "default_timeout_s": Param(60.0, "timeout of a query that asks for 0 (s)", 0.01, 3600.0),
     "max_new_tokens": Param(16, "decoded tokens at most for questions", 1, 4096),
