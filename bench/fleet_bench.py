@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bench.harness import Client, ros_env, rss_mb, start_camera, stop
+from spacemind_ros.ros.shm_segments import remove_stale_segments
 
 QUESTION = "How many chairs are in the room?"
 
@@ -103,6 +104,7 @@ def run_one(layout: str, n: int, preset: str, seconds: float, rate: float, keyfr
             stop(p, timeout=20)
         sampling.set()
         sampler.join()
+        remove_stale_segments(min_age_s=5.0)  # eight killed nodes leave 0.5 GB of /dev/shm otherwise
     per_robot = {}
     for r in robots:
         intake = statuses.get(f"{r.strip('/')}/spacemind_node: intake", {})

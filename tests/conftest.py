@@ -11,6 +11,18 @@ apply_loopback_environment(random.Random(os.getpid()).randint(1, 100))
 
 import pytest  # noqa: E402
 
+from spacemind_ros.ros.shm_segments import remove_stale_segments  # noqa: E402
+
+
+def pytest_sessionstart(session):
+    remove_stale_segments(min_age_s=60.0)  # left by an earlier run that was killed
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Nodes this run stopped with SIGKILL (tests of stuck children, timeouts) could not close DDS: their shared
+    # memory stays in /dev/shm (RAM) until removed.
+    remove_stale_segments(min_age_s=5.0)
+
 NON_SQUARE_HW = (42, 56)  # VGGT input of 4:3 frames in crop mode at the tiny preset's 56 px
 
 

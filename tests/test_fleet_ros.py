@@ -160,6 +160,6 @@ def test_a_quiet_robot_is_answered_while_a_loud_one_waits(fleet):
     quiet.add_done_callback(record("quiet"))
     assert wait_for(lambda: quiet.done() and all(f.done() for f in loud), timeout=240)
     assert quiet.result().success and all(f.result().success for f in loud)
-    # round-robin: the quiet query runs right after the loud query running when it came (or the one after, taken
-    # while its request travelled), never behind the loud robot's whole queue
-    assert done_order.index("quiet") - before <= 2 and len(done_order) - done_order.index("quiet") >= 4, done_order
+    # round-robin: the quiet query runs right after the loud query running when it came (or one or two after,
+    # taken while its request travelled on a loaded machine), never behind the loud robot's whole queue (9 more)
+    assert done_order.index("quiet") - before <= 3 and len(done_order) - done_order.index("quiet") >= 4, done_order

@@ -56,6 +56,8 @@ def node_command(params_file: str | Path | None, overrides: dict, namespace: str
 
 
 def stop_all(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
+    """SIGTERM, wait up to ``timeout``, then SIGKILL; a killed child's Fast DDS shared memory is removed after."""
+    killed = False
     for p in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
@@ -66,6 +68,11 @@ def stop_all(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+            killed = True
+    if killed:
+        from spacemind_ros.ros.shm_segments import remove_stale_segments
+
+        remove_stale_segments(min_age_s=5.0)
 
 
 def build_parser() -> argparse.ArgumentParser:
