@@ -130,3 +130,12 @@ def test_robot_namespaces_are_checked():
                          ("robøt", "not a valid")]:
         with pytest.raises(ValueError, match=reason):
             spec.robot_namespaces(text)
+
+
+def test_runner_takes_arguments_before_and_after_its_options(capsys):
+    from spacemind_ros.ros.runner import main
+
+    # parsed whole (argparse's plain parse_args refuses NAME:=VALUE after --player), then stopped at the params file
+    with pytest.raises(SystemExit) as exit_:
+        main(["robots:=robot1,robot2", "--player", "preset:=small", "params_file:=/nonexistent.yaml"])
+    assert exit_.value.code == 2 and "params_file /nonexistent.yaml does not exist" in capsys.readouterr().err

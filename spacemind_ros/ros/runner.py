@@ -19,6 +19,7 @@ from pathlib import Path
 from spacemind_ros.ros import launch_description as launch
 from spacemind_ros.ros import names
 from spacemind_ros.ros.environment import describe_environment, shell_environment
+from spacemind_ros.ros.shm_segments import remove_stale_segments
 
 
 SOURCE_PARAMS = Path(__file__).resolve().parents[2] / "config" / "spacemind.yaml"
@@ -56,8 +57,8 @@ def node_command(params_file: str | Path | None, overrides: dict, namespace: str
 
 
 def stop_all(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
-    """SIGTERM, wait up to ``timeout``, then SIGKILL; a killed child's Fast DDS shared memory is removed after."""
-    killed = False
+    """SIGTERM, wait up to ``timeout``, then SIGKILL; then the Fast DDS shared memory no live process uses (a killed
+    child's, or one a child did not close) is removed."""
     for p in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
@@ -68,11 +69,7 @@ def stop_all(procs: list[subprocess.Popen], timeout: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
-            killed = True
-    if killed:
-        from spacemind_ros.ros.shm_segments import remove_stale_segments
-
-        remove_stale_segments(min_age_s=5.0)
+    remove_stale_segments(min_age_s=5.0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     ap = build_parser()
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)  # NAME:=VALUE before and after --player alike
     try:
         given = launch.split_arguments(args.arguments + args.param)
         overrides = launch.parameter_overrides(given)
