@@ -3,18 +3,19 @@
 Each robot (a SpatialReasoner) submits its queries to its own :class:`Lane`. A lane holds at most
 ``1 + queue_limit`` queries (running or waiting); one more is BUSY for that robot only. The thread takes the next
 waiting query from the lane after the one it served last, so a robot that floods the node waits behind its own
-queries, never in front of another robot's.
+queries, never in front of another robot's. Waiting queries of several lanes that share a batch key run as one
+batch (the key's runner, e.g. spacemind_ros.pipeline.reasoner.run_batch).
 """
 from __future__ import annotations
 
 import collections
 import logging
-from typing import NamedTuple
 import os
 import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import NamedTuple
 
 import torch
 
