@@ -36,7 +36,7 @@ def test_generated_bag_streams_into_the_node(scene):
             diagnostics = []
             client.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
             player = spawn(["-m", "spacemind_ros.ros.image_player", "--bag", str(folder / "bag"),
-                            "--bag-topic", IMAGE_TOPIC, "--rate", "30"])
+                            "--bag-topic", IMAGE_TOPIC, "--rate", "15"])  # a camera's pace: best effort keeps up
             assert player.wait(timeout=120) == 0
             out = stop(player)
             assert f"published {FRAMES} frames" in out, out[-2000:]
@@ -49,9 +49,11 @@ def test_generated_bag_streams_into_the_node(scene):
             got = [t.sec * 1_000_000_000 + t.nanosec for t in res.frame_stamps]
             # The node answered from the bag's own frames: every stamp it used is one the bag holds.
             assert len(got) == 32 and set(got) <= set(stamps) and got == sorted(got)
-            assert wait_for(lambda: diagnostics and int({kv.key: kv.value for s in diagnostics[-1].status
-                                                         for kv in s.values}["frames_received"])
-                            >= FRAMES - 2, timeout=10)
+            def received():
+                return int({kv.key: kv.value for s in diagnostics[-1].status for kv in s.values}["frames_received"]) \
+                    if diagnostics else 0
+
+            assert wait_for(lambda: received() >= FRAMES - 2, timeout=10), f"{received()} of {FRAMES} frames"
     finally:
         out = stop(node, timeout=30)  # a busy shared machine can take a while to tear the node down
         assert node.returncode in (0, -15), out[-3000:]
