@@ -296,20 +296,22 @@ class SpatialReasoner:
 
     def _answer(self, answer, text, options, until, deadline, timeout, cancel, progress, max_new_tokens,
                 begun=None):
+        """One query on the inference thread. ``begun``: ``(frames, prompt, inputs or None)`` when a batch runner
+        already did the first stage (and perhaps ``_frame_inputs``) for it."""
         check = self._checker(cancel, deadline, timeout)
         times = answer.stage_times_s
-        frames, prompt = begun or self._begin(answer, text, until, max_new_tokens, check, progress)
+        frames, prompt, inputs = begun or (*self._begin(answer, text, until, max_new_tokens, check, progress), None)
         key = tuple(answer.frame_stamps)
         if self.config.llm is not None:
             return self._answer_remote(answer, frames, prompt, options, deadline, times, check, progress,
-                                       max_new_tokens)
+                                       max_new_tokens, inputs)
         cached = self._cached_prefix(answer, prompt)
         if cached is not None:
             prefix_embeds, prefix_cache = cached
             answer.cached_prefix = True
         else:
             self._prefix = None  # one visual prefix at a time bounds memory
-            prefix_embeds = self._encode_prefix(frames, prompt.prefix, times, check, progress)
+            prefix_embeds = self._encode_prefix(frames, prompt.prefix, times, check, progress, inputs)
             prefix_cache = None
             if self.config.kv_cache:
                 t = time.perf_counter()
@@ -348,13 +350,14 @@ class SpatialReasoner:
         answer.answer = self.processor.decode(new_ids)
         self._parse(answer, options)
 
-    def _answer_remote(self, answer, frames, prompt, options, deadline, times, check, progress, max_new_tokens):
+    def _answer_remote(self, answer, frames, prompt, options, deadline, times, check, progress, max_new_tokens,
+                       inputs=None):
         """The LLM on a server: the whole prompt's embeddings go out, the text comes back (no prefix cache).
 
         The request runs on the LLM client's own threads where it has them (``submit``): the inference thread
         goes on to the next robot's encoders while the server decodes, and a fleet has requests in flight
         together. Returns that Future (the scheduler settles the query with it), or None when done inline."""
-        prefix_embeds = self._encode_prefix(frames, prompt.prefix, times, check, progress)
+        prefix_embeds = self._encode_prefix(frames, prompt.prefix, times, check, progress, inputs)
         with torch.no_grad():
             full = torch.cat([prefix_embeds, self.model.embed(prompt.question, None)], dim=1)
         llm = self.config.llm
@@ -403,10 +406,11 @@ class SpatialReasoner:
                 frames[i].features = t
         return torch.stack(cached)
 
-    def _encode_prefix(self, frames, prefix_ids, times, check, progress):
+    def _encode_prefix(self, frames, prefix_ids, times, check, progress, inputs=None):
+        """Fused prompt-prefix embeddings ``[1, L, d_v]``; ``inputs``: ``_frame_inputs(frames)`` if already made."""
         model = self.encoders
         t = time.perf_counter()
-        cached, missing, pixels, vggt_pixels = self._frame_inputs(frames)
+        cached, missing, pixels, vggt_pixels = inputs or self._frame_inputs(frames)
         times["preprocess"] = time.perf_counter() - t
         check("preprocessing")
         t = time.perf_counter()
@@ -450,7 +454,7 @@ class _Batched:
     args: tuple  # SpatialReasoner._answer's arguments
     frames: list
     prompt: object
-    inputs: tuple  # SpatialReasoner._frame_inputs
+    inputs: tuple | None  # SpatialReasoner._frame_inputs, once made
     check: Callable[[str], None]
 
     @property
@@ -458,7 +462,8 @@ class _Batched:
         return self.args[0]
 
     def alone(self) -> None:
-        settle(self.future, lambda: self.reasoner._answer(*self.args, begun=(self.frames, self.prompt)))
+        settle(self.future,
+               lambda: self.reasoner._answer(*self.args, begun=(self.frames, self.prompt, self.inputs)))
 
 
 def run_batch(jobs) -> None:
@@ -476,16 +481,17 @@ def run_batch(jobs) -> None:
         try:
             check = r._checker(cancel, deadline, timeout)
             frames, prompt = r._begin(answer, text, until, max_new_tokens, check, progress)
+            q = _Batched(future, r, args, frames, prompt, None, check)
             if r.config.llm is not None or r.config.perturbation is not None \
                     or r._cached_prefix(answer, prompt) is not None:
-                settle(future, lambda: r._answer(*args, begun=(frames, prompt)))
+                q.alone()
                 continue
-            inputs = r._frame_inputs(frames)
+            q.inputs = r._frame_inputs(frames)
         except BaseException as exc:  # noqa: BLE001 - this query's error; the others go on
             future.set_exception(exc)
             continue
-        key = (id(r.encoders), r.config.min_new_tokens, r.config.kv_cache, len(frames), tuple(inputs[3].shape))
-        groups.setdefault(key, []).append(_Batched(future, r, args, frames, prompt, inputs, check))
+        key = (id(r.encoders), r.config.min_new_tokens, r.config.kv_cache, len(frames), tuple(q.inputs[3].shape))
+        groups.setdefault(key, []).append(q)
     for group in groups.values():
         if len(group) == 1:
             group[0].alone()
