@@ -53,8 +53,8 @@ def export_llm(model, out: str | Path, source: str = "") -> Path:
     eos = model.eos_token_ids()
     qwen.config.eos_token_id = eos[0] if len(eos) == 1 else eos
     qwen.config.pad_token_id = getattr(model.tokenizer, "pad_token_id", None)
-    qwen.generation_config = GenerationConfig(eos_token_id=eos[0] if len(eos) == 1 else eos, do_sample=False,
-                                              pad_token_id=getattr(model.tokenizer, "pad_token_id", None))
+    qwen.generation_config = GenerationConfig(eos_token_id=qwen.config.eos_token_id, do_sample=False,
+                                              pad_token_id=qwen.config.pad_token_id)
     out.mkdir(parents=True, exist_ok=True)
     qwen.save_pretrained(out, safe_serialization=True)
     if model.tokenizer is not None:
