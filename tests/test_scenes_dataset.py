@@ -119,6 +119,10 @@ def test_cli_writes_an_index_and_a_split_by_seed(tmp_path, capsys):
         assert all(is_heldout(int(r["scene_name"][-6:]), 0.5) == (split == "heldout") for r in records)
     for r in index:
         assert r["bag"] == f"{r['scene_name']}/bag" and (out / r["bag"] / "metadata.yaml").exists()
+    for split in ("train", "heldout"):  # two inventory questions per scene of the split, about its own bag
+        inventory = read_jsonl(out / f"inventory_{split}.jsonl")
+        assert sorted(int(r["bag"][6:12]) for r in inventory) == sorted(2 * manifest["splits"][split])
+        assert {r["question_type"] for r in inventory} <= {"open"}
 
 
 @pytest.mark.parametrize("args,message", [

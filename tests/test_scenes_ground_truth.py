@@ -8,6 +8,7 @@ from spacemind_ros.scenes import Prism, Room, closest_distance, make_scene
 from spacemind_ros.scenes import questions as Q
 from spacemind_ros.scenes.camera import Intrinsics
 from spacemind_ros.scenes.dataset import first_seen, render_walk
+from spacemind_ros.scenes.inventory import ORDER_QUESTION, TOTALS_QUESTION, inventory_records
 from spacemind_ros.scenes.walk import Walk
 
 
@@ -239,3 +240,20 @@ def test_generated_scenes_follow_the_rules(seed):
     assert np.all((walk.positions[:, 2] >= 1.4) & (walk.positions[:, 2] <= 1.6))
     step = np.linalg.norm(np.diff(walk.positions[:, :2], axis=0), axis=1)
     assert step.max() < 1.0
+
+
+def test_inventory_by_hand():
+    """Categories in order of their first clearly seen object (ties by name), counted; faint and unseen objects left
+    out."""
+    categories = ["chair", "table", "chair", "lamp", "sofa", "chair"]
+    scene = {"name": "synth_000005", "settings": {"width": 160, "height": 120}, "objects": [{"index": i, "category": c} for i, c in enumerate(categories)],
+             "seen": {"0": {"first_frame": 5, "max_pixels": 900}, "1": {"first_frame": 2, "max_pixels": 3000},
+                      "2": {"first_frame": 9, "max_pixels": 500}, "3": {"first_frame": 2, "max_pixels": 450},
+                      "5": {"first_frame": 1, "max_pixels": 100}}}  # object 4 (sofa) unseen, 5 too faint
+    order, totals = inventory_records(scene, "synth_000005/bag", 5900)
+    assert (order["question"], order["ground_truth"]) == (ORDER_QUESTION, "lamp, table, chair")
+    assert (totals["question"], totals["ground_truth"]) == (TOTALS_QUESTION, "lamp 1, table 1, chair 2")
+    assert [r["id"] for r in (order, totals)] == [5900, 5901]
+    assert order["question_type"] == "open" and order["bag"] == "synth_000005/bag"
+    scene["seen"] = {"5": {"first_frame": 1, "max_pixels": 100}}
+    assert inventory_records(scene, "bag", 0) == []

@@ -40,7 +40,7 @@ def test_shipped_checkpoint_is_complete_small_and_strict(small):
     # the adapter names the folder's own base, not a path on the machine that trained it
     assert json.loads((folder / "lora" / "adapter_config.json").read_text())["base_model_name_or_path"] == "internvl"
     model, processor = small
-    assert model.config.preset == "small" and model.config.query_frames == SMALL_QUERY_FRAMES == 16
+    assert model.config.preset == "small" and model.config.query_frames == SMALL_QUERY_FRAMES == 8
     # InternVL in the hub layout, bfloat16; transformers loads it with no missing, unexpected or mismatched key
     with safe_open(str(folder / "internvl" / "model.safetensors"), "pt") as f:
         assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"BF16"}

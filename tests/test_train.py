@@ -115,6 +115,7 @@ def test_checkpoint_loads_in_the_pipeline_and_answers(run_a):
     from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
 
     model, processor = load_model(run_a["out"] / "final")
+    assert model.config.query_frames == 4  # what it trained with (6 sampled, ends dropped): what the node samples
     trained = trainable(run_a["trainer"].model)
     loaded = dict(model.named_parameters())
     for n, p in trained.items():

@@ -15,7 +15,7 @@ PRESETS = ("small", "tiny", "spacemind-8b")
 # The shipped small checkpoint (a SpaceMind folder with its encoders): written by `python -m
 # spacemind_ros.train.small_recipe --install`, loaded by load_model(preset="small").
 SMALL_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "small"
-SMALL_QUERY_FRAMES = 16  # frames per question the small model was trained with (sampled 18, ends dropped)
+SMALL_QUERY_FRAMES = 8  # frames per question the small model's QA stage trains with (sampled 10, ends dropped)
 
 
 def internvl3_8b_dict() -> dict:

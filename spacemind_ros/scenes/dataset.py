@@ -7,6 +7,7 @@ Layout of ``spacemind-scenes generate --out DIR``::
     DIR/train.jsonl, heldout.jsonl    the same records split by seed
     DIR/routes.jsonl                  /route_advice ground truth (the routes of the route-planning questions);
     DIR/routes_train.jsonl, routes_heldout.jsonl   split the same way
+    DIR/inventory_train.jsonl, inventory_heldout.jsonl   what each walk showed, in order and counted (training only)
     DIR/synth_000042/bag/             ROS 2 bag (metadata.yaml + .mcap or .db3)
     DIR/synth_000042/questions.jsonl  this scene's questions (bag path "bag")
     DIR/synth_000042/routes.jsonl     this scene's route-advice ground truth
@@ -29,6 +30,7 @@ from spacemind_ros.scenes.bag import IMAGE_TOPIC, SceneBagWriter
 from spacemind_ros.scenes.camera import Intrinsics
 from spacemind_ros.scenes.catalog import SEMANTIC_CLASSES, semantic_class
 from spacemind_ros.scenes.generator import generate
+from spacemind_ros.scenes.inventory import write_inventory
 from spacemind_ros.scenes.preview import contact_sheet, thumbnail, top_down_map
 from spacemind_ros.scenes.questions import QUESTION_TYPES, make_questions, route_advice
 from spacemind_ros.scenes.renderer import Frame, Renderer
@@ -234,6 +236,7 @@ def write_dataset(seed: int, count: int, out: str | Path, settings: SceneSetting
                 "routes": {split: len(r) for split, r in split_routes.items()},
                 "semantic_classes": list(SEMANTIC_CLASSES)}
     (out / "dataset.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    write_inventory(out)
     return manifest
 
 

@@ -216,9 +216,10 @@ _8B = ["model.preset=spacemind-8b", "model.internvl_path=/models/InternVL3-8B-hf
        "annotations: /data/sqa3d/v1_balanced_sqa_annotations_train_scannetv2.json, media_root: /data/scannet/videos, "
        "media_pattern: '{scene_id}.mp4'}]"]
 # The small recipe (spacemind_ros.train.small_recipe): scenes at 160x120, 64 frames each, seeds 1000-1399; 16 frames
-# per question (18 sampled, ends dropped). Stages 1-2 as first shipped (stage 2 reads the first 4000 training
+# per question (18 sampled, ends dropped) in stages 1-3, 8 in stage 4 (twice the steps in the same time: the LLM
+# learns slowly, per step, not per frame). Stages 1-2 as first shipped (stage 2 reads the first 4000 training
 # questions); stage 3 teaches InternViT the renderer's classes; stage 4 trains the LLM with full CGMF on every
-# training question and route, encoders frozen and cached.
+# training question, route and inventory (scenes/inventory.py), encoders frozen and cached.
 SMALL_SCENES = "runs/small/scenes"
 SMALL_COMMON = ["model.preset=small", "train.warmup_ratio=0.05", "train.weight_decay=0.01", "output.save_every=0",
                 "output.keep_last=1", "data.sample_frames=18", "data.frame_cache_mb=1024",
@@ -236,11 +237,12 @@ SMALL_STAGES = [
       "train.objective=category", "train.geometry_frames=8", "train.lr=1e-3", "train.global_batch=4",
       "train.epochs=10", f"data.train=[{{format: scenes, path: {SMALL_SCENES}/train.jsonl}}]",
       "output.dir=runs/small/3-category"]),
-    ("small-4-qa", "encoders frozen and cached; LLM and full CGMF learn every training question and route",
+    ("small-4-qa", "encoders frozen and cached; LLM and full CGMF learn every training question, route and inventory",
      ["model.init_from=runs/small/3-category/final", "model.trainable=[llm, cgmf]", "model.cgmf_variant=full",
-      "train.lr=1e-3", "train.global_batch=16", "train.micro_batch=8", "train.epochs=2",
-      f"data.train=[{{format: scenes, path: {SMALL_SCENES}/train.jsonl}}, "
-      f"{{format: scenes, path: {SMALL_SCENES}/routes_train.jsonl}}]", "train.eval_max_samples=200",
+      "train.lr=1e-3", "train.global_batch=16", "train.micro_batch=8", "data.sample_frames=10",
+      "train.epochs=5", f"data.train=[{{format: scenes, path: {SMALL_SCENES}/train.jsonl}}, "
+      f"{{format: scenes, path: {SMALL_SCENES}/routes_train.jsonl}}, "
+      f"{{format: scenes, path: {SMALL_SCENES}/inventory_train.jsonl}}]", "train.eval_max_samples=200",
       "train.encoder_cache=runs/small/encoder_cache", "output.dir=runs/small/4-qa"]),
 ]
 SHIPPED = {

@@ -33,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 
+from spacemind_ros.model.presets import SMALL_QUERY_FRAMES
 from spacemind_ros.train.config import SMALL_STAGES, load_config
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ CONFIG_DIR = ROOT / "config" / "train"
 LADDER = ("none", "shallow", "token_weight", "geometric_bias", "full")
 SCENES = dict(seed=1000, count=400, size="160x120", frames=64, fps=4.0, heldout_fraction=0.1)
 QUICK_SCENES = dict(SCENES, count=6, frames=24)
-EVAL_FRAMES = 16
 CHECKS = ("blind", "shuffle", "single", "camera_noise:2", "camera_noise:5")  # the paper's robustness checks
 QUICK = ["train.max_steps=2", "train.epochs=1", "train.global_batch=2", "train.micro_batch=1", "data.sample_frames=10",
          "train.geometry_frames=3", "train.eval_max_samples=2", "output.progress_bar=false", "output.tensorboard=false"]
@@ -73,7 +73,10 @@ def generate_scenes(out: Path, settings: dict) -> Path:
     if index.is_file():
         have = json.loads(index.read_text())
         if _same_scenes(have, settings):
+            from spacemind_ros.scenes.inventory import write_inventory
+
             log.info("scenes: reusing %s", folder)
+            write_inventory(folder)  # cheap (scene.json files only); datasets made before it existed lack it
             return folder
     from spacemind_ros.scenes.cli import main as scenes
 
@@ -221,7 +224,7 @@ def main(argv=None) -> int:
         log.info("%s: %.0f s of training", name, summaries[name]["seconds"])
     final = out / "4-qa" / "final"
     heldout, prior = out / "scenes" / "heldout.jsonl", out / "scenes" / "train.jsonl"
-    frames = 8 if args.quick else EVAL_FRAMES
+    frames = 8 if args.quick else SMALL_QUERY_FRAMES  # what stage 4 trained with
     limit = 8 if args.quick else None
     keys = ("seconds", "steps", "samples_seen", "train_samples", "eval_loss", "eval_score", "note")
     result["stages"] = {n: {**{k: s[k] for k in keys if k in s}, "seed": configs[n].train.seed}

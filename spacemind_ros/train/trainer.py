@@ -135,6 +135,8 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.trainable, lr=t.lr, betas=tuple(t.betas),
                                            weight_decay=t.weight_decay)
         self.sampling = sampling_config(config.data.sample_frames, config.data.drop_ends, config.data.min_frames)
+        if not self.dense:  # the saved config tells the node and the tools how many frames a question gets
+            self.model.config.query_frames = config.data.sample_frames - 2 * config.data.drop_ends
         self.cache = None
         if t.encoder_cache:
             fp = encoder_fingerprint(self.model, self.weights_dtype) + ("" if self.use_cgmf else "-novggt") \
