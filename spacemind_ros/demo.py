@@ -126,13 +126,17 @@ def main(argv=None) -> int:
         if args.preset == "small":
             from spacemind_ros.model.presets import SMALL_CHECKPOINT
 
-            heldout = json.loads((SMALL_CHECKPOINT / "recipe.json").read_text()).get("heldout", {})
+            recipe = json.loads((SMALL_CHECKPOINT / "recipe.json").read_text())
+            heldout = recipe.get("heldout", {})
             if heldout:
                 prior = heldout["baselines"].get("prior", {}).get("overall")
+                blind = recipe.get("ladder", {}).get("blind twin", {}).get("overall")
                 say(f"its official VSI-Bench score on the {heldout['questions']} questions of 43 held-out scenes is "
                     f"{heldout['scores']['overall']:.1f} overall"
                     + (f", against {prior:.1f} for the training split's prior (the median number and commonest "
                        "letter per question type)" if prior is not None else "")
+                    + (f" and {blind:.1f} for its blind twin (the same recipe on grey frames)" if blind is not None
+                       else "")
                     + "; see docs/small-model.md for what it did and did not learn")
         player = subprocess.Popen([sys.executable, "-m", "spacemind_ros.ros.image_player", "--bag", str(bag),
                                    "--bag-topic", "/camera/image_raw", "--rate", "20"], env=env)
