@@ -246,7 +246,8 @@ def test_inventory_by_hand():
     """Categories in order of their first clearly seen object (ties by name), counted; faint and unseen objects left
     out."""
     categories = ["chair", "table", "chair", "lamp", "sofa", "chair"]
-    scene = {"name": "synth_000005", "settings": {"width": 160, "height": 120}, "objects": [{"index": i, "category": c} for i, c in enumerate(categories)],
+    scene = {"name": "synth_000005", "settings": {"width": 160, "height": 120},
+             "objects": [{"index": i, "category": c} for i, c in enumerate(categories)],
              "seen": {"0": {"first_frame": 5, "max_pixels": 900}, "1": {"first_frame": 2, "max_pixels": 3000},
                       "2": {"first_frame": 9, "max_pixels": 500}, "3": {"first_frame": 2, "max_pixels": 450},
                       "5": {"first_frame": 1, "max_pixels": 100}}}  # object 4 (sofa) unseen, 5 too faint

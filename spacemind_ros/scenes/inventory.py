@@ -8,13 +8,15 @@ benchmark:
     "Name the objects this video shows, in the order they are first seen."  ->  "table, desk, lamp, stool"
     "Name each kind of object in this room and its total."                   ->  "table 1, desk 1, lamp 2, stool 2"
 
-An object counts when the walk showed it clearly (``MIN_FRACTION`` of the pixels of some frame); categories are ordered by the
-first frame any of their objects is seen in, ties by name.
+An object counts when the walk showed it clearly (``MIN_FRACTION`` of the pixels of some frame); categories are
+ordered by the first frame any of their objects is seen in, ties by name.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from spacemind_ros.scenes.questions import Question
 
 ORDER_QUESTION = "Name the objects this video shows, in the order they are first seen."
 TOTALS_QUESTION = "Name each kind of object in this room and its total."
@@ -41,11 +43,9 @@ def inventory_records(scene: dict, bag: str, first_id: int, image_topic: str = "
     seen = seen_categories(scene)
     if not seen:
         return []
-    answers = {ORDER_QUESTION: ", ".join(c for c, _ in seen),
-               TOTALS_QUESTION: ", ".join(f"{c} {n}" for c, n in seen)}
-    return [{"id": first_id + k, "dataset": "spacemind-synthetic", "scene_name": scene["name"],
-             "question_type": "open", "question": q, "options": [], "ground_truth": a, "bag": bag,
-             "image_topic": image_topic} for k, (q, a) in enumerate(answers.items())]
+    questions = [Question("open", ORDER_QUESTION, [], ", ".join(c for c, _ in seen)),
+                 Question("open", TOTALS_QUESTION, [], ", ".join(f"{c} {n}" for c, n in seen))]
+    return [q.record(first_id + k, scene["name"], bag, image_topic=image_topic) for k, q in enumerate(questions)]
 
 
 def write_inventory(dataset: str | Path) -> dict[str, int]:

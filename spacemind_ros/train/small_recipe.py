@@ -33,7 +33,6 @@ import sys
 import time
 from pathlib import Path
 
-from spacemind_ros.model.presets import SMALL_QUERY_FRAMES
 from spacemind_ros.train.config import SMALL_STAGES, load_config
 
 log = logging.getLogger(__name__)
@@ -224,7 +223,9 @@ def main(argv=None) -> int:
         log.info("%s: %.0f s of training", name, summaries[name]["seconds"])
     final = out / "4-qa" / "final"
     heldout, prior = out / "scenes" / "heldout.jsonl", out / "scenes" / "train.jsonl"
-    frames = 8 if args.quick else SMALL_QUERY_FRAMES  # what stage 4 trained with
+    from spacemind_ros.model.configuration_spacemind import SpaceMindConfig
+
+    frames = SpaceMindConfig.load(final).query_frames  # what stage 4 trained with (the trainer records it)
     limit = 8 if args.quick else None
     keys = ("seconds", "steps", "samples_seen", "train_samples", "eval_loss", "eval_score", "note")
     result["stages"] = {n: {**{k: s[k] for k in keys if k in s}, "seed": configs[n].train.seed}
