@@ -61,8 +61,9 @@ def comparison_table(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
-def plot_comparison(runs: list[Run], path: Path) -> Path:
-    """One panel per task and overall: a bar per run, the first run's baselines as lines."""
+def plot_comparison(runs: list[Run], path: Path, title: str = "clean vs perturbed runs") -> Path:
+    """One panel per task and overall: a bar per run, the first run's baselines as lines; ``title`` says what the
+    runs are."""
     plt = pyplot()
     names = [*TASKS, "overall"]
     cols = 3
@@ -93,7 +94,7 @@ def plot_comparison(runs: list[Run], path: Path) -> Path:
     fig.tight_layout()
     fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels) or 1, fontsize=8,
                frameon=False)
-    fig.suptitle("VSI-Bench per task: clean vs perturbed runs (official scoring); lines: the first run's baselines",
+    fig.suptitle(f"VSI-Bench per task: {title} (official scoring); lines: the first run's baselines",
                  y=1.04, fontsize=11)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
