@@ -12,6 +12,7 @@ from safetensors import safe_open
 from spacemind_ros.model.presets import SMALL_QUERY_FRAMES, load_model, small_checkpoint
 from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner, WindowConfig
 from spacemind_ros.scenes import SceneSettings, write_scene
+from spacemind_ros.train.small_recipe import FIT_SAMPLE_EVERY
 
 HELD_OUT_SEED = 7
 # Questions of seed 7 the shipped model answers right (recomputed whenever the checkpoint is retrained):
@@ -61,6 +62,38 @@ def test_shipped_checkpoint_is_complete_small_and_strict(small):
     assert recipe["overfit"]["passed"] and recipe["routes"]["routes"] == 80
     assert {"overall"} <= set(recipe["heldout"]["scores"]) and "prior" in recipe["heldout"]["baselines"]
     assert not 1000 <= HELD_OUT_SEED < 1400
+
+
+README_TASKS = {"object counting": "object_counting", "absolute distance": "object_abs_distance",
+                "object size": "object_size_estimation", "room size": "room_size_estimation",
+                "relative distance": "object_rel_distance", "relative direction": "object_rel_direction",
+                "route planning": "route_planning", "appearance order": "obj_appearance_order", "overall": "overall"}
+
+
+def test_readme_table_is_the_shipped_recipes_ladder():
+    """The README's small-model table, column by column, is recipe.json's ladder (one decimal): it is copied from
+    the command that made the checkpoint and must change with it."""
+    recipe = json.loads((small_checkpoint() / "recipe.json").read_text())
+    lines = (Path(__file__).resolve().parents[1] / "README.md").read_text().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("| task | full | blind twin")]
+    assert len(starts) == 1, "the README has one small-model table"
+    start = starts[0]
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    runs = [h.split(" (")[0].replace("training split's prior", "baseline:prior") for h in header[1:]]
+    assert runs[:2] == ["full", "blind twin"] and runs[-1] == "baseline:prior"
+    # every model the command trained is a column: the rungs too
+    assert set(runs) == {k for k in recipe["ladder"] if not k.startswith("baseline:")} | {"baseline:prior"}
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
+        assert len(cells) == len(header), line
+        rows[README_TASKS[cells[0]]] = dict(zip(runs, cells[1:]))
+    assert set(rows) == set(README_TASKS.values())
+    for task, cells in rows.items():
+        for run, cell in cells.items():
+            assert cell == f"{recipe['ladder'][run][task]:.1f}", (task, run)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +176,12 @@ def test_the_recipe_runs_in_its_ci_length(tmp_path):
     assert set(recipe["checks"]) >= {"clean", "blind", "shuffle", "single", "camera_noise:2", "camera_noise:5"}
     assert recipe["routes"]["routes"] > 0 and set(recipe["routes"]) >= {"exact", "actions", "non_empty"}
     assert "overall" in recipe["heldout"]["scores"] and "overall" in recipe["heldout"]["baselines"]["prior"]
+    # the fit: the full model and its blind twin on a sample of the questions they trained on
+    sample = (tmp_path / "scenes" / "train_sample.jsonl").read_text().splitlines()
+    assert sample == (tmp_path / "scenes" / "train.jsonl").read_text().splitlines()[::FIT_SAMPLE_EVERY]
+    assert recipe["training_sample"]["questions"] == min(len(sample), 8)  # --quick asks 8 at most
+    assert (tmp_path / "fit.md").read_text().startswith("| task | n | full | blind twin | blind twin - full |")
+    assert {"full", "blind twin", "baseline:prior"} <= set(recipe["fit"])
     # the blind twin trained on grey frames only: its encoder cache is its own
     assert json.loads((tmp_path / "blind" / "summary.json").read_text())["steps"] > 0
     # the ladder's rungs differ only in CGMF; the 'none' rung's CGMF never trained

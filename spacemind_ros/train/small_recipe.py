@@ -9,13 +9,15 @@
    has these settings and generator version.
 2. the stages of ``config/train/small-*.yaml`` in order, each starting from the one before (``model.init_from``):
    VGGT's geometry; InternViT + projector + LLM on 4000 questions; InternViT's token classes (category
-   objective); then encoders frozen and cached while the LLM and full CGMF learn every training question and route
-   for two epochs. The held-out scenes are scored (``OUT/eval/full``) and the held-out routes
-   (``OUT/eval/routes``).
+   objective); then encoders frozen and cached while the LLM and full CGMF learn every training question, route and
+   inventory for five epochs. The held-out scenes are scored (``OUT/eval/full``), the held-out routes
+   (``OUT/eval/routes``), and every 25th training question (``OUT/eval/full-train-sample``): how well the model
+   fits what it trained on tells underfitting from overfitting.
 3. ``--ladder``: stage 4 again with every frame grey (the blind twin) and once per CGMF variant (``--rungs``), and
    the full model under the paper's checks (grey frames, shuffled frames, one frame, camera-token noise of 2 and 5
    degrees); each scored on the held-out scenes beside the training split's prior: ``OUT/ladder.md|png|json`` and
-   ``OUT/checks.md|png|json``.
+   ``OUT/checks.md|png|json``; the blind twin also on the training sample beside the full model
+   (``OUT/fit.md|png|json``).
 4. ``--install``: the stage-4 model becomes the package's small checkpoint (InternVL weights in bfloat16, like the
    InternVL3-hf checkpoints; VGGT and CGMF in float32), with ``recipe.json`` (command, seeds, counts, times).
 
@@ -41,7 +43,12 @@ CONFIG_DIR = ROOT / "config" / "train"
 LADDER = ("none", "shallow", "token_weight", "geometric_bias", "full")
 SCENES = dict(seed=1000, count=400, size="160x120", frames=64, fps=4.0, heldout_fraction=0.1)
 QUICK_SCENES = dict(SCENES, count=6, frames=24)
+FIT_SAMPLE_EVERY = 25  # the training questions scored for the fit: every 25th (305 of 7,617)
 CHECKS = ("blind", "shuffle", "single", "camera_noise:2", "camera_noise:5")  # the paper's robustness checks
+# what each comparison's plot shows
+COMPARISONS = {"ladder": "the full model, its blind twin and the CGMF rungs on the held-out scenes",
+               "checks": "the full model under the paper's checks on the held-out scenes",
+               "fit": "the full model and its blind twin on a sample of their training questions"}
 QUICK = ["train.max_steps=2", "train.epochs=1", "train.global_batch=2", "train.micro_batch=1", "data.sample_frames=10",
          "train.geometry_frames=3", "train.eval_max_samples=2", "output.progress_bar=false", "output.tensorboard=false"]
 
@@ -122,6 +129,21 @@ def evaluate(model_dir: Path, questions: Path, out: Path, frames: int, limit: in
     return score_records(out / "predictions.jsonl", prior=Prior.from_file(prior_from)[0] if prior_from else None)
 
 
+def training_sample(scenes: Path, every: int = FIT_SAMPLE_EVERY) -> Path:
+    """``scenes/train_sample.jsonl``: every ``every``-th question of ``scenes/train.jsonl``, in order (beside it, so
+    its relative bag paths resolve)."""
+    rows = (scenes / "train.jsonl").read_text().splitlines(keepends=True)
+    path = scenes / "train_sample.jsonl"
+    path.write_text("".join(rows[::every]))
+    return path
+
+
+def _scores(result) -> dict:
+    """A ScoreResult as recipe.json records it: question count, official scores, baselines."""
+    return {"questions": result.records, "scores": result.official.summary(),
+            "baselines": {n: b.scores for n, b in result.baselines.items()}}
+
+
 def geometry_check(out: Path, heldout: Path, bags: int) -> dict:
     """VGGT after the geometry stage against its random initialisation, on the first ``bags`` held-out scenes."""
     from spacemind_ros.model.presets import build_small, load_model
@@ -166,15 +188,15 @@ def install(final: Path, dest: Path, recipe: dict) -> Path:
 
 
 def comparison(out: Path, folders: dict[str, Path], prior: Path, name: str) -> dict:
-    """``OUT/<name>.md``, ``.png`` and ``.json``: the runs side by side (spacemind_ros.eval.compare) with the
-    training split's prior; returns {run: {task: score}}."""
+    """``OUT/<name>.md``, ``.png`` and ``.json`` (``name`` one of ``COMPARISONS``): the runs side by side
+    (spacemind_ros.eval.compare) with the training split's prior; returns {run: {task: score}}."""
     from spacemind_ros.eval.baselines import Prior
     from spacemind_ros.eval.compare import comparison_table, load_runs, plot_comparison
 
     runs = load_runs(list(folders.values()), Prior.from_file(prior)[0], names=list(folders))
     table = comparison_table(runs)
     (out / f"{name}.md").write_text(table + "\n")
-    plot_comparison(runs, out / f"{name}.png")
+    plot_comparison(runs, out / f"{name}.png", COMPARISONS.get(name, name))
     scores = {r.name: r.result.official.summary() for r in runs}
     scores.update({f"baseline:{b}": base.scores for b, base in runs[0].result.baselines.items()})
     (out / f"{name}.json").write_text(json.dumps(scores, indent=1) + "\n")
@@ -232,8 +254,10 @@ def main(argv=None) -> int:
                         for n, s in summaries.items()}
     result["geometry"] = geometry_check(out, heldout, 2 if args.quick else 20)
     res = evaluate(final, heldout, out / "eval" / "full", frames, limit, prior_from=prior)
-    result["heldout"] = {"questions": res.records, "scores": res.official.summary(),
-                         "baselines": {n: b.scores for n, b in res.baselines.items()}}
+    result["heldout"] = _scores(res)
+    sample = training_sample(out / "scenes")
+    result["training_sample"] = _scores(evaluate(final, sample, out / "eval" / "full-train-sample", frames, limit,
+                                                 prior_from=prior))
     from spacemind_ros.eval.routes import run_routes
 
     result["routes"] = run_routes(out / "scenes" / "routes_heldout.jsonl", out / "eval" / "routes",
@@ -249,6 +273,9 @@ def main(argv=None) -> int:
             result["stages"][f"small-4-qa ({name})"] = {k: summary[k] for k in keys if k in summary}
             folders[name] = Path(overrides[-1].split("=", 1)[1])
             evaluate(folders[name] / "final", heldout, out / "eval" / name.replace(" ", "-"), frames, limit)
+        evaluate(folders["blind twin"] / "final", sample, out / "eval" / "blind-twin-train-sample", frames, limit)
+        result["fit"] = comparison(out, {"full": out / "eval" / "full-train-sample",
+                                         "blind twin": out / "eval" / "blind-twin-train-sample"}, prior, "fit")
         result["ladder"] = comparison(out, {"full": out / "eval" / "full"} | {
             n: out / "eval" / n.replace(" ", "-") for n in folders}, prior, "ladder")
         checks = {"clean": out / "eval" / "full"}
