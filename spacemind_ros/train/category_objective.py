@@ -112,7 +112,7 @@ class CategoryLoss(nn.Module):
         return total  # summed over samples: the trainer divides by the global batch's samples
 
     @torch.no_grad()
-    def accuracy(self, batch: dict) -> tuple[int, int]:
+    def score(self, batch: dict) -> tuple[int, int]:
         """(object tokens whose class the head names, object tokens) over a batch: tokens whose commonest class is an
         object category (floor, ceiling and wall would make a constant guess look good)."""
         right = count = 0

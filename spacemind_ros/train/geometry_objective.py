@@ -38,6 +38,8 @@ class GeometryView:
     world_from_camera: np.ndarray  # [4, 4]
     fx: float
     fy: float
+    cx: float  # principal point, pixels (OpenCV: integer pixel centres)
+    cy: float
 
 
 def read_views(bag: str | Path, picks: Sequence[int] | Callable[[int], Sequence[int]]) -> list[GeometryView]:
@@ -74,7 +76,7 @@ def read_views(bag: str | Path, picks: Sequence[int] | Callable[[int], Sequence[
         world[:3, 3] = (p.x, p.y, p.z)
         d = np.asarray(image_msg_to_array(depth), dtype=np.float32).reshape(depth.height, depth.width)
         views.append(GeometryView(image_msg_to_rgb8(img), np.nan_to_num(d, nan=0.0, posinf=0.0), world,
-                                  float(info.k[0]), float(info.k[4])))
+                                  float(info.k[0]), float(info.k[4]), float(info.k[2]), float(info.k[5])))
     return views
 
 

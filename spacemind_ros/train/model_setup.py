@@ -59,12 +59,15 @@ def build_training_model(section: ModelSection, device: torch.device, weights_dt
     if section.init_from:
         model = SpaceMindModel.from_pretrained(section.init_from, internvl_path=section.internvl_path,
                                                vggt_path=section.vggt_path, runtime=runtime)
-        if section.cgmf_variant not in ("none", _variant_name(model.config.cgmf)):
-            if not _is_identity(model.cgmf):
-                raise ValueError(f"init_from {section.init_from} has a trained CGMF of variant "
-                                 f"{_variant_name(model.config.cgmf)}; model.cgmf_variant {section.cgmf_variant} "
-                                 "would throw it away (start from a folder whose CGMF is untrained)")
-            # An untrained CGMF (a stage that ran without it): a fresh one of the asked variant, at identity.
+        trained = not _is_identity(model.cgmf)
+        other = section.cgmf_variant not in ("none", _variant_name(model.config.cgmf))
+        if other and trained:
+            raise ValueError(f"init_from {section.init_from} has a trained CGMF of variant "
+                             f"{_variant_name(model.config.cgmf)}; model.cgmf_variant {section.cgmf_variant} "
+                             "would throw it away (start from a folder whose CGMF is untrained)")
+        if other or (section.cgmf_variant == "none" and trained):
+            # A fresh CGMF at identity: of the asked variant where the folder's never trained (a stage without
+            # CGMF); for 'none', in place of a trained one (a position stage's), which the saved folder would serve.
             model.config.cgmf = _cgmf(section, model.config.cgmf)
             with torch.device(next(model.cgmf.parameters()).device):
                 model.cgmf = CGMF(model.config.cgmf)

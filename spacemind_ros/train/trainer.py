@@ -32,6 +32,7 @@ from spacemind_ros.train.distributed import (
 from spacemind_ros.train.encoder_cache import EncoderCache, encoder_fingerprint
 from spacemind_ros.train.category_objective import CategoryDataset, CategoryLoss
 from spacemind_ros.train.geometry_objective import GeometryDataset, GeometryLoss, collate_geometry
+from spacemind_ros.train.position_objective import PositionDataset, PositionLoss
 from spacemind_ros.train.loss_log import LossLog, plot_loss_curve
 from spacemind_ros.train.media import FrameCache
 from spacemind_ros.train.model_setup import build_training_model
@@ -117,20 +118,21 @@ class Trainer:
         self.use_cgmf = config.model.cgmf_variant != "none"
         self.geometry = t.objective == "geometry"
         self.category = t.objective == "category"
-        self.dense = self.geometry or self.category  # views of scene bags with the renderer's labels, no QA
+        self.position = t.objective == "position"
+        self.dense = self.geometry or self.category or self.position  # scene bags' views and labels, no QA
         self.train_vision = "vision" in config.model.trainable
         if t.gradient_checkpointing:
             self.model.base.model.language_model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False})
         self.loss_module = (GeometryLoss(self.model) if self.geometry else CategoryLoss(self.model) if self.category
-                            else AnswerLoss(self.model, self.use_cgmf))
+                            else PositionLoss(self.model) if self.position else AnswerLoss(self.model, self.use_cgmf))
         self.ddp = self.loss_module
         if self.dist.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
             self.ddp = DistributedDataParallel(self.loss_module,
                                                device_ids=[device.index] if device.type == "cuda" else None)
-        # The loss module's own parameters too: the category stage's token head trains beside the model.
+        # The loss module's own parameters too: the category and position stages' token heads train beside the model.
         self.trainable = [p for p in self.loss_module.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.trainable, lr=t.lr, betas=tuple(t.betas),
                                            weight_decay=t.weight_decay)
@@ -208,9 +210,10 @@ class Trainer:
         if records and not bags:
             raise ValueError(f"train.objective {self.cfg.train.objective} needs scene bags (data entries of format "
                              "scenes)")
-        if self.category:
-            return CategoryDataset(bags, self.processor, self.model.tokens_per_frame,
-                                   self.cfg.train.geometry_frames, self.cfg.train.seed)
+        if self.category or self.position:
+            views = CategoryDataset if self.category else PositionDataset
+            return views(bags, self.processor, self.model.tokens_per_frame, self.cfg.train.geometry_frames,
+                         self.cfg.train.seed)
         return GeometryDataset(bags, self.processor, self.cfg.train.geometry_frames, self.cfg.train.seed)
 
     def _note_skipped(self, skipped: list[Skipped], what: str = "samples") -> None:
@@ -398,7 +401,8 @@ class Trainer:
         """Answer-token mean loss (per sample for the dense objectives) on the held-out split (sharded over ranks). Where the evaluation tool's official
         VSI-Bench scorer is installed (``spacemind_ros.eval.scoring``), each VSI-Bench question is also answered
         greedily (16 tokens, like the benchmark) and scored; the mean lands in ``self.last_eval_score`` (the category
-        stage: the share of held-out tokens whose commonest class the head names); open records score 1 for an
+        stage: the share of held-out tokens whose commonest class the head names; the position stage: the mean
+        distance in metres between a token's predicted and true position in the first view's frame); open records score 1 for an
         exact answer (case and a final period aside)."""
         records = self.eval_records[: self.cfg.train.eval_max_samples]
         dataset = self._dataset(records)
@@ -412,9 +416,9 @@ class Trainer:
                 continue
             total += float(self.micro_loss(batch, self.loss_module))
             units += self.loss_units(batch)
-            if self.category:  # the score is the share of tokens whose commonest class the head names
-                right, tokens = self.loss_module.accuracy(batch)
-                score, scored = score + right, scored + tokens
+            if self.category or self.position:  # the head's score per token (see the docstring)
+                value, tokens = self.loss_module.score(batch)
+                score, scored = score + value, scored + tokens
                 continue
             rec = records[i]
             if self.dense or not self.cfg.train.eval_generate:

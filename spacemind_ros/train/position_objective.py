@@ -1,0 +1,156 @@
+"""The position stage: CGMF learns to write each visual token's 3D position into the fused token, from the renderer's
+depth and poses.
+
+A sample is ``frames`` views of one scene's bag spread over the walk, as in the geometry and category stages. A
+visual token covers one cell of the ``g x g`` grid over the (stretched) frame, row-major, as in the category stage;
+its target is the mean 3D point of the cell's pixels that have depth, in metres, in two frames: its own camera's
+(OpenCV axes: x right, y down, z forward) and the first view's camera (VGGT's world). A linear head on the fused
+tokens (``[N, M, d_v] -> [N, M, 6]``) learns with CGMF under the smooth L1 loss; the head exists only during this
+stage. The encoders stay frozen, so what the head reads beyond the visual tokens is what CGMF took from VGGT's
+tokens: afterwards the LLM gets where each token is in a form a linear layer can read.
+
+Cells with depth on fewer than a quarter of their pixels have no target.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spacemind_ros.train.distributed import zero_loss
+from spacemind_ros.train.geometry_objective import GeometryView, SceneViewsDataset, read_views
+
+MIN_DEPTH_SHARE = 0.25  # of a cell's pixels, for the cell to have a target
+HUBER_BETA_M = 0.5  # smooth L1: quadratic below half a metre, linear above (far walls do not dominate)
+
+
+def cell_points(view: GeometryView, grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """``([grid * grid, 3] mean camera-frame point per cell in metres, [grid * grid] bool has a target)``; cells split
+    the frame into equal fractions, row-major (the category stage's cells)."""
+    depth = view.depth
+    h, w = depth.shape
+    if h < grid or w < grid:
+        raise ValueError(f"a {w}x{h} depth map has fewer pixels than the {grid}x{grid} token grid")
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    points = np.stack([(u - view.cx) / view.fx * depth, (v - view.cy) / view.fy * depth, depth], -1).reshape(-1, 3)
+    cell = ((v * grid // h) * grid + (u * grid // w)).astype(np.int64).ravel()
+    has = depth.ravel() > 0
+    counts = np.bincount(cell[has], minlength=grid * grid).astype(np.float64)
+    sums = np.stack([np.bincount(cell[has], points[has, k], minlength=grid * grid) for k in range(3)], -1)
+    pixels = np.bincount(cell, minlength=grid * grid)
+    valid = counts >= MIN_DEPTH_SHARE * pixels
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32), valid
+
+
+def position_targets(views: Sequence[GeometryView], grid: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``([S, grid * grid, 6], [S, grid * grid] bool)``: per view and token cell the mean point in its own camera
+    frame (xyz) and in the first view's camera frame (xyz), metres; and which cells have a target."""
+    first_from_world = np.linalg.inv(views[0].world_from_camera)
+    targets, valid = [], []
+    for view in views:
+        own, ok = cell_points(view, grid)
+        first_from_camera = first_from_world @ view.world_from_camera
+        first = own @ first_from_camera[:3, :3].T + first_from_camera[:3, 3]
+        targets.append(np.concatenate([own, first.astype(np.float32)], -1))
+        valid.append(ok)
+    return torch.from_numpy(np.stack(targets)), torch.from_numpy(np.stack(valid))
+
+
+class PositionTargets(SceneViewsDataset):
+    """``{"targets": [S, M, 6], "valid": [S, M]}`` per scene and epoch draw (no pixels: for the baselines)."""
+
+    def __init__(self, bags: list[str], processor, tokens_per_frame: int, frames: int = 8, seed: int = 0):
+        super().__init__(bags, processor, frames, seed)
+        self.grid = int(round(tokens_per_frame ** 0.5))
+        if self.grid * self.grid != tokens_per_frame:
+            raise ValueError(f"{tokens_per_frame} tokens a frame is not a square grid")
+
+    def sample(self, bag: str, picks: Callable[[int], Sequence[int]]) -> dict:
+        return self.targets(read_views(bag, picks))
+
+    def targets(self, views: Sequence[GeometryView]) -> dict:
+        targets, valid = position_targets(views, self.grid)
+        return {"targets": targets, "valid": valid}
+
+
+class PositionDataset(PositionTargets):
+    """``{"pixels": [S, 3, V, V], "vggt_pixels": [S, 3, H, W], "targets": [S, M, 6], "valid": [S, M]}`` per scene
+    and epoch draw."""
+
+    def sample(self, bag: str, picks: Callable[[int], Sequence[int]]) -> dict:
+        views = read_views(bag, picks)
+        return {"pixels": torch.stack([self.processor.internvl_pixels(v.rgb) for v in views]),
+                "vggt_pixels": self.processor.vggt_pixels([v.rgb for v in views]), **self.targets(views)}
+
+
+def baseline_errors(train_bags: list[str], heldout_bags: list[str], tokens_per_frame: int, frames: int = 8,
+                    seed: int = 0) -> dict:
+    """What the position stage's held-out score (mean metres between a token's predicted and true position in the
+    first view's frame, the same draw of views as the trainer's evaluation) is without the views' relative poses:
+    ``camera still``, each token where its own camera frame puts it (as if the camera had not moved), and ``mean per
+    view``, the training views' mean position at that view's place in the sample. {name: metres, "views": n}."""
+    def draws(bags):
+        return [s for s in (PositionTargets(bags, None, tokens_per_frame, frames, seed)[i] for i in range(len(bags)))
+                if isinstance(s, dict)]
+
+    train = draws(train_bags)
+    mean = torch.stack([torch.cat([s["targets"][k][s["valid"][k]][:, 3:] for s in train]).mean(0)
+                        for k in range(frames)])  # [S, 3]
+    still, per_view, views = [], [], 0
+    for s in draws(heldout_bags):
+        t, v = s["targets"], s["valid"]
+        still.append((t[..., :3] - t[..., 3:]).norm(dim=-1)[v])
+        per_view.append((t[..., 3:] - mean[:, None]).norm(dim=-1)[v])
+        views += len(t)
+    return {"camera still": round(float(torch.cat(still).mean()), 4),
+            "mean per view": round(float(torch.cat(per_view).mean()), 4), "views": views}
+
+
+class PositionLoss(nn.Module):
+    """The trainer's module for the position stage: views -> frozen encoders -> CGMF -> head; the smooth L1 over the
+    tokens with a target, summed over samples (scalar)."""
+
+    def __init__(self, model):
+        super().__init__()
+        if not any(p.requires_grad for p in model.cgmf.parameters()):
+            raise ValueError("train.objective position trains CGMF: model.trainable must include cgmf and "
+                             "model.cgmf_variant must not be none")
+        self.model = model
+        d_v = model.base.config.text_config.hidden_size  # the fused tokens' width
+        self.head = nn.Linear(d_v, 6)  # trained here, never saved with the model
+        self.head.to(device=next(model.cgmf.parameters()).device)
+
+    def predict(self, sample: dict) -> torch.Tensor:
+        """``[S, M, 6]`` metres for one sample's views."""
+        m = self.model
+        with torch.no_grad():  # the encoders are frozen: only CGMF and the head learn
+            visual = m.visual_tokens(sample["pixels"])
+            spatial = m.spatial_tokens(sample["vggt_pixels"][None])
+        fused = m.fuse(visual, spatial)
+        return self.head(fused.to(self.head.weight.dtype))
+
+    def forward(self, batch: dict | None, features=None) -> torch.Tensor:
+        if batch is None:
+            return zero_loss(self.model) + 0.0 * self.head.weight.sum()
+        total = 0.0
+        for s in batch["samples"]:
+            pred = self.predict(s)
+            valid = s["valid"].to(pred.device)
+            total = total + F.smooth_l1_loss(pred.float()[valid], s["targets"].to(pred.device)[valid],
+                                             beta=HUBER_BETA_M)
+        return total  # summed over samples: the trainer divides by the global batch's samples
+
+    @torch.no_grad()
+    def score(self, batch: dict) -> tuple[float, int]:
+        """(summed distance in metres between each target token's predicted and true position in the first view's
+        camera frame, tokens with a target) over a batch."""
+        error = count = 0.0
+        for s in batch["samples"]:
+            pred = self.predict(s).float().cpu()
+            valid = s["valid"]
+            error += float((pred[..., 3:] - s["targets"][..., 3:]).norm(dim=-1)[valid].sum())
+            count += int(valid.sum())
+        return error, int(count)
