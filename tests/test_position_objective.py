@@ -11,7 +11,7 @@ from spacemind_ros.scenes import SceneSettings, write_scene
 from spacemind_ros.train.config import load_config
 from spacemind_ros.train.geometry_objective import GeometryView, read_views
 from spacemind_ros.train.model_setup import _is_identity, build_training_model
-from spacemind_ros.train.position_objective import cell_points, position_targets
+from spacemind_ros.train.position_objective import baseline_errors, cell_points, position_targets
 from spacemind_ros.train.trainer import Trainer
 
 
@@ -77,6 +77,15 @@ def test_a_scene_bags_depth_and_poses_agree_between_views(scene):
                     errors.append(abs(float(first.depth[v0, u0]) - p[2]))
     assert len(errors) >= 20  # the two views share part of the room
     assert np.mean(np.array(errors) < 0.1) >= 0.9  # within 10 cm (pixel rounding at edges aside)
+
+
+def test_baseline_errors_are_the_position_scores_of_guesses_without_poses(scene):
+    bag = str(scene / "synth" / "bag")
+    errors = baseline_errors([bag], [bag], 16, frames=4, seed=0)
+    assert set(errors) == {"camera still", "training mean", "mean per view", "views"} and errors["views"] == 4
+    assert errors["camera still"] > 0.1  # the camera walks: its own frame is not the first view's
+    # One scene both trains and is held out: its per-view means sit closer to its views than one mean for all.
+    assert errors["mean per view"] < errors["training mean"]
 
 
 def _config(scene, out, steps, extra=()):

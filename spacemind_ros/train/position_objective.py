@@ -90,23 +90,26 @@ def baseline_errors(train_bags: list[str], heldout_bags: list[str], tokens_per_f
                     seed: int = 0) -> dict:
     """What the position stage's held-out score (mean metres between a token's predicted and true position in the
     first view's frame, the same draw of views as the trainer's evaluation) is without the views' relative poses:
-    ``camera still``, each token where its own camera frame puts it (as if the camera had not moved), and ``mean per
-    view``, the training views' mean position at that view's place in the sample. {name: metres, "views": n}."""
+    ``camera still``, each token where its own camera frame puts it (as if the camera had not moved); ``training
+    mean``, the training tokens' mean position; ``mean per view``, the training tokens' mean at that view's place in
+    the sample (which CGMF, fusing each frame on its own, is not told). {name: metres, "views": n}."""
     def draws(bags):
         return [s for s in (PositionTargets(bags, None, tokens_per_frame, frames, seed)[i] for i in range(len(bags)))
                 if isinstance(s, dict)]
 
     train = draws(train_bags)
-    mean = torch.stack([torch.cat([s["targets"][k][s["valid"][k]][:, 3:] for s in train]).mean(0)
-                        for k in range(frames)])  # [S, 3]
-    still, per_view, views = [], [], 0
+    per_view = torch.stack([torch.cat([s["targets"][k][s["valid"][k]][:, 3:] for s in train]).mean(0)
+                            for k in range(frames)])  # [S, 3]
+    mean = torch.cat([s["targets"][s["valid"]][:, 3:] for s in train]).mean(0)  # [3]
+    errors: dict[str, list] = {"camera still": [], "training mean": [], "mean per view": []}
+    views = 0
     for s in draws(heldout_bags):
         t, v = s["targets"], s["valid"]
-        still.append((t[..., :3] - t[..., 3:]).norm(dim=-1)[v])
-        per_view.append((t[..., 3:] - mean[:, None]).norm(dim=-1)[v])
+        first = t[..., 3:]
+        for name, guess in (("camera still", t[..., :3]), ("training mean", mean), ("mean per view", per_view[:, None])):
+            errors[name].append((first - guess).norm(dim=-1)[v])
         views += len(t)
-    return {"camera still": round(float(torch.cat(still).mean()), 4),
-            "mean per view": round(float(torch.cat(per_view).mean()), 4), "views": views}
+    return {name: round(float(torch.cat(e).mean()), 4) for name, e in errors.items()} | {"views": views}
 
 
 class PositionLoss(nn.Module):
