@@ -45,6 +45,24 @@ def test_position_targets_are_in_each_camera_and_in_the_first():
     assert torch.allclose(targets[0, 0, :3], targets[0, 0, 3:])  # the first camera is the frame
     assert torch.allclose(targets[1, 0, :3], torch.tensor([0.0, 0.0, 1.0]))  # straight ahead of camera 1
     assert torch.allclose(targets[1, 0, 3:], torch.tensor([2.0, 0.0, 0.0]))  # = one metre past it along x
+    # The world's own frame does not matter, only the cameras' relative poses: move the whole walk elsewhere
+    elsewhere = np.eye(4)
+    elsewhere[:3, :3] = [[0, -1, 0], [1, 0, 0], [0, 0, 1]]
+    elsewhere[:3, 3] = [5.0, -2.0, 0.5]
+    moved, _ = position_targets([_view(depth, elsewhere), _view(depth, elsewhere @ quarter)], 1)
+    assert torch.allclose(moved, targets, atol=1e-6)
+
+
+def test_cells_are_the_category_stages_token_cells():
+    """On a non-square frame, the cells with depth are the cells the category stage gives that class."""
+    from spacemind_ros.train.category_objective import token_targets
+
+    classes = np.zeros((6, 10), np.uint8)
+    classes[0:3, 5:10] = 1  # the top-right token cell of a 2x2 grid, and a sliver of the top-left one
+    classes[0:1, 4] = 1
+    depth = np.where(classes == 1, 2.0, 0.0)
+    _, valid = cell_points(_view(depth), 2)
+    assert valid.tolist() == (token_targets(classes, 2, 2)[:, 1] >= 0.25).tolist() == [False, True, False, False]
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +130,11 @@ def test_position_stage_trains_cgmf_only_and_the_head_stays_out(scene, tmp_path)
     assert not _is_identity(trainer.model.cgmf)  # CGMF now adds to the visual tokens
     final = tmp_path / "final"
     assert set(load_file(str(final / "cgmf.safetensors"))) == set(trainer.model.cgmf.state_dict())
-    assert not any("head" in f.name for f in final.rglob("*") if f.is_file() and "lm_head" not in f.name)
+    # What the model serves holds no head weights: InternVL's keys are its own, the head is kept for resuming only
+    internvl = set(load_file(str(final / "internvl" / "model.safetensors")))
+    assert not any(k.startswith("head") or ".head." in k for k in internvl)
+    heads = load_file(str(final / "trainer_state" / "heads.safetensors"))
+    assert set(heads) == {"head.weight", "head.bias"} and torch.equal(heads["head.weight"], head.weight.detach())
 
     # The rung without CGMF, started from this folder, gets CGMF back at identity (else the folder would serve it).
     none = load_config(None, ["model.preset=small", f"model.init_from='{final}'", "model.cgmf_variant=none",
@@ -129,3 +151,19 @@ def test_position_stage_needs_cgmf_to_train(scene, tmp_path):
         Trainer(_config(scene, tmp_path, 1, ["model.cgmf_variant=none"]))
     with pytest.raises(ValueError, match="position trains CGMF"):
         Trainer(_config(scene, tmp_path, 1, ["model.trainable=[llm]"]))
+
+
+def test_a_resumed_position_stage_ends_as_an_uninterrupted_one(scene, tmp_path):
+    """The head trains beside CGMF but is not part of the model: checkpoints keep it for resuming (a fresh head with
+    the old optimizer moments would be another run)."""
+    whole = Trainer(_config(scene, tmp_path / "whole", 4, ["output.save_every=2"]))
+    whole.fit()
+    assert (tmp_path / "whole" / "checkpoint-000002" / "trainer_state" / "heads.safetensors").is_file()
+    resumed = Trainer(_config(scene, tmp_path / "resumed", 4,
+                              [f"output.resume='{tmp_path / 'whole' / 'checkpoint-000002'}'"]))
+    assert resumed.step == 2
+    resumed.fit()
+    for a, b in ((whole.model.cgmf, resumed.model.cgmf), (whole.loss_module.head, resumed.loss_module.head)):
+        for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(p, q), name
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in whole.history[2:]]

@@ -193,6 +193,9 @@ def test_the_recipe_runs_in_its_ci_length(tmp_path):
     assert out_proj("4-position").any() and not out_proj("ladder-none").any()
     position = json.loads((tmp_path / "4-position" / "summary.json").read_text())
     assert position["steps"] > 0 and position["eval_score"] > 0  # metres off, on the held-out views
+    # beside what guesses without the views' poses score on the same views
+    assert recipe["position"]["trained"] == round(position["eval_score"], 4) and recipe["position"]["views"] > 0
+    assert {"camera still", "training mean", "mean per view"} <= set(recipe["position"])
     assert {"small-4-position", "small-5-qa", "small-5-qa (blind twin)", "small-5-qa (none)"} <= set(recipe["stages"])
     assert Path(tmp_path / "scenes" / "routes_heldout.jsonl").is_file()
 

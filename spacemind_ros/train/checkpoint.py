@@ -15,6 +15,7 @@ import torch
 from spacemind_ros.train.distributed import DistInfo, barrier
 
 STATE = "trainer_state"
+HEADS = "heads.safetensors"
 LATEST = "latest"
 
 
@@ -58,8 +59,9 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 
 def save_checkpoint(info: DistInfo, folder: Path, model, optimizer, scheduler, state: dict,
-                    save_encoders: bool) -> Path:
-    """Collective: every rank calls it (each writes its RNG); rank 0 writes the rest and renames."""
+                    save_encoders: bool, heads: dict[str, torch.Tensor] | None = None) -> Path:
+    """Collective: every rank calls it (each writes its RNG); rank 0 writes the rest and renames. ``heads``: weights
+    that train beside the model but are not part of it (an objective's token head), kept for resuming only."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -74,6 +76,8 @@ def save_checkpoint(info: DistInfo, folder: Path, model, optimizer, scheduler, s
         model.save_pretrained(tmp, save_encoders=save_encoders)
         trainable = {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
         save_file(trainable, str(tmp / STATE / "trainable.safetensors"))
+        if heads:
+            save_file({n: p.detach().cpu().contiguous() for n, p in heads.items()}, str(tmp / STATE / HEADS))
         torch.save(optimizer.state_dict(), tmp / STATE / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / STATE / "scheduler.pt")
         _write_text_atomic(tmp / STATE / "state.json", json.dumps(dict(state, world_size=info.world_size), indent=1))
@@ -101,8 +105,10 @@ def find_resume(spec: str | None, output_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load_checkpoint(info: DistInfo, folder: Path, model, optimizer, scheduler) -> dict:
-    """Restore trainable weights, optimizer, scheduler and this rank's RNG; returns the saved state dict."""
+def load_checkpoint(info: DistInfo, folder: Path, model, optimizer, scheduler,
+                    heads: dict[str, torch.nn.Parameter] | None = None) -> dict:
+    """Restore trainable weights (and ``heads``, as ``save_checkpoint`` took them), optimizer, scheduler and this
+    rank's RNG; returns the saved state dict."""
     from safetensors.torch import load_file
 
     folder = Path(folder)
@@ -114,6 +120,13 @@ def load_checkpoint(info: DistInfo, folder: Path, model, optimizer, scheduler) -
         missing, extra = sorted(expected - set(trainable)), sorted(set(trainable) - expected)
         raise ValueError(f"{folder}: trainable weights do not match this model (missing {missing[:3]}, "
                          f"unexpected {extra[:3]}); same model.* settings are needed to resume")
+    if heads:
+        saved = load_file(str(folder / STATE / HEADS)) if (folder / STATE / HEADS).is_file() else {}
+        if set(saved) != set(heads):
+            raise ValueError(f"{folder}: the objective's head weights {sorted(saved)} do not match this run's "
+                             f"{sorted(heads)}; same train.objective is needed to resume")
+        trainable.update({f"{HEADS}:{n}": t for n, t in saved.items()})
+        params.update({f"{HEADS}:{n}": p for n, p in heads.items()})
     with torch.no_grad():
         for name, tensor in trainable.items():
             params[name].copy_(tensor)

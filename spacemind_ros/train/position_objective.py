@@ -97,13 +97,15 @@ def baseline_errors(train_bags: list[str], heldout_bags: list[str], tokens_per_f
         return [s for s in (PositionTargets(bags, None, tokens_per_frame, frames, seed)[i] for i in range(len(bags)))
                 if isinstance(s, dict)]
 
-    train = draws(train_bags)
+    train, heldout = draws(train_bags), draws(heldout_bags)
+    if not train or not heldout:
+        return {"views": 0}
     per_view = torch.stack([torch.cat([s["targets"][k][s["valid"][k]][:, 3:] for s in train]).mean(0)
                             for k in range(frames)])  # [S, 3]
     mean = torch.cat([s["targets"][s["valid"]][:, 3:] for s in train]).mean(0)  # [3]
     errors: dict[str, list] = {"camera still": [], "training mean": [], "mean per view": []}
     views = 0
-    for s in draws(heldout_bags):
+    for s in heldout:
         t, v = s["targets"], s["valid"]
         first = t[..., 3:]
         for name, guess in (("camera still", t[..., :3]), ("training mean", mean), ("mean per view", per_view[:, None])):
@@ -142,6 +144,9 @@ class PositionLoss(nn.Module):
         for s in batch["samples"]:
             pred = self.predict(s)
             valid = s["valid"].to(pred.device)
+            if not valid.any():  # no cell with depth: nothing to learn (a mean over nothing would be NaN)
+                total = total + pred.sum() * 0.0
+                continue
             total = total + F.smooth_l1_loss(pred.float()[valid], s["targets"].to(pred.device)[valid],
                                              beta=HUBER_BETA_M)
         return total  # summed over samples: the trainer divides by the global batch's samples

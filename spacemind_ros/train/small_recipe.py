@@ -175,9 +175,9 @@ def position_check(config) -> dict:
     t = config.train
     guesses = baseline_errors(bags(config.data.train), bags(config.data.eval, t.eval_max_samples),
                               model.tokens_per_frame, t.geometry_frames, t.seed)
-    trained = json.loads((out / "summary.json").read_text())["eval_score"]
-    log.info("CGMF's positions on held-out views: %.2f m off (without the poses: %s)", trained, guesses)
-    return {"trained": round(trained, 4), **guesses}
+    trained = json.loads((out / "summary.json").read_text())["eval_score"]  # None: no held-out view was readable
+    log.info("CGMF's positions on held-out views: %s m off (without the poses: %s)", trained, guesses)
+    return {"trained": None if trained is None else round(trained, 4), **guesses}
 
 
 def install(final: Path, dest: Path, recipe: dict) -> Path:
@@ -286,13 +286,11 @@ def main(argv=None) -> int:
     result["routes"] = run_routes(out / "scenes" / "routes_heldout.jsonl", out / "eval" / "routes",
                                   model_path=str(final), limit=4 if args.quick else None)
     if args.ladder:
-        # The blind twin: the QA stage again, every frame grey; the ladder: the position and QA stages again per
-        # CGMF variant. Without CGMF (grey frames, the none rung) the position stage has nothing to learn: both
-        # start the QA stage from the category stage.
-        before_cgmf = f"model.init_from={out / '3-category' / 'final'}"
-        variants = {"blind twin": ["data.blank_frames=true", before_cgmf, f"output.dir={out / 'blind'}"]}
+        # The blind twin: the QA stage again from the same start, every frame grey; the ladder: the position and QA
+        # stages again per CGMF variant ('none' has no CGMF to teach positions: it starts from the category stage).
+        variants = {"blind twin": ["data.blank_frames=true", f"output.dir={out / 'blind'}"]}
         for rung in filter(None, args.rungs.split(",")):
-            start = before_cgmf
+            start = f"model.init_from={out / '3-category' / 'final'}"
             if rung != "none":
                 position = out / f"ladder-{rung}-position"
                 summary = train(stage_config("small-4-position", out,

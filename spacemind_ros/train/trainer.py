@@ -134,6 +134,8 @@ class Trainer:
                                                device_ids=[device.index] if device.type == "cuda" else None)
         # The loss module's own parameters too: the category and position stages' token heads train beside the model.
         self.trainable = [p for p in self.loss_module.parameters() if p.requires_grad]
+        self.heads = {n: p for n, p in self.loss_module.named_parameters()
+                      if p.requires_grad and not n.startswith("model.")}  # saved for resuming, never served
         self.optimizer = torch.optim.AdamW(self.trainable, lr=t.lr, betas=tuple(t.betas),
                                            weight_decay=t.weight_decay)
         self.sampling = sampling_config(config.data.sample_frames, config.data.drop_ends, config.data.min_frames)
@@ -170,7 +172,7 @@ class Trainer:
         self.history: list[dict] = []
         resume = find_resume(config.output.resume, self.out)
         if resume is not None:
-            state = load_checkpoint(self.dist, resume, self.model, self.optimizer, self.scheduler)
+            state = load_checkpoint(self.dist, resume, self.model, self.optimizer, self.scheduler, self.heads)
             self.step, self.epoch, self.step_in_epoch = state["step"], state["epoch"], state["step_in_epoch"]
             self.samples_seen = state.get("samples_seen", 0)
             self._log(f"resumed from {resume} at step {self.step} (epoch {self.epoch}, step {self.step_in_epoch} "
@@ -459,7 +461,8 @@ class Trainer:
                 or bool(set(model_cfg.trainable) - {"cgmf", "lora"})
         state = {"step": self.step, "epoch": self.epoch, "step_in_epoch": self.step_in_epoch,
                  "samples_seen": self.samples_seen, "config": self.cfg.to_dict()}
-        path = save_checkpoint(self.dist, folder, self.model, self.optimizer, self.scheduler, state, save_encoders)
+        path = save_checkpoint(self.dist, folder, self.model, self.optimizer, self.scheduler, state, save_encoders,
+                               self.heads)
         if self.dist.is_main and folder.name.startswith("checkpoint-"):
             prune_checkpoints(self.out, self.cfg.output.keep_last)
         self._log(f"checkpoint written: {path}")
