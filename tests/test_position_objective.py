@@ -126,6 +126,9 @@ def test_position_stage_trains_cgmf_only_and_the_head_stays_out(scene, tmp_path)
     summary = trainer.fit()
     assert summary["steps"] == 12 and summary["skipped"] == 0
     assert summary["eval_loss"] < before and summary["eval_score"] < error_before  # metres, lower is better
+    # beside what guesses without the views' poses score on the same held-out views
+    guesses = summary["position_baselines"]
+    assert guesses["views"] == 4 and {"camera still", "training mean", "mean per view"} < set(guesses)
     assert all(torch.equal(p, frozen[n]) for n, p in trainer.model.named_parameters() if n in frozen)
     assert not _is_identity(trainer.model.cgmf)  # CGMF now adds to the visual tokens
     final = tmp_path / "final"

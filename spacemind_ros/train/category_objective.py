@@ -75,14 +75,20 @@ def token_targets(classes: np.ndarray, grid: int, n_classes: int) -> torch.Tenso
     return torch.from_numpy(counts / counts.sum(1, keepdims=True))
 
 
+def token_grid(tokens_per_frame: int) -> int:
+    """The side of the square grid of token cells a frame's visual tokens cover (4 for 16 tokens)."""
+    grid = int(round(tokens_per_frame ** 0.5))
+    if grid * grid != tokens_per_frame:
+        raise ValueError(f"{tokens_per_frame} tokens a frame is not a square grid")
+    return grid
+
+
 class CategoryDataset(SceneViewsDataset):
     """``{"pixels": [S, 3, V, V], "targets": [S, M, classes]}`` per scene and epoch draw."""
 
     def __init__(self, bags: list[str], processor, tokens_per_frame: int, frames: int = 8, seed: int = 0):
         super().__init__(bags, processor, frames, seed)
-        self.grid = int(round(tokens_per_frame ** 0.5))
-        if self.grid * self.grid != tokens_per_frame:
-            raise ValueError(f"{tokens_per_frame} tokens a frame is not a square grid")
+        self.grid = token_grid(tokens_per_frame)
         self.classes = num_classes()
 
     def sample(self, bag: str, picks: Callable[[int], Sequence[int]]) -> dict:

@@ -218,11 +218,10 @@ _8B = ["model.preset=spacemind-8b", "model.internvl_path=/models/InternVL3-8B-hf
        "annotations: /data/sqa3d/v1_balanced_sqa_annotations_train_scannetv2.json, media_root: /data/scannet/videos, "
        "media_pattern: '{scene_id}.mp4'}]"]
 # The small recipe (spacemind_ros.train.small_recipe): scenes at 160x120, 64 frames each, seeds 1000-1399; 16 frames
-# per question (18 sampled, ends dropped) in stages 1-3, 8 in stage 5 (twice the steps in the same time: the LLM
+# per question (18 sampled, ends dropped) in stages 1-3, 8 in stage 4 (twice the steps in the same time: the LLM
 # learns slowly, per step, not per frame). Stages 1-2 as first shipped (stage 2 reads the first 4000 training
-# questions); stage 3 teaches InternViT the renderer's classes; stage 4 teaches CGMF where each token is (the
-# renderer's depth and poses); stage 5 trains the LLM and CGMF on every training question, route and inventory
-# (scenes/inventory.py), encoders frozen and cached.
+# questions); stage 3 teaches InternViT the renderer's classes; stage 4 trains the LLM with full CGMF on every
+# training question, route and inventory (scenes/inventory.py), encoders frozen and cached.
 SMALL_SCENES = "runs/small/scenes"
 SMALL_COMMON = ["model.preset=small", "train.warmup_ratio=0.05", "train.weight_decay=0.01", "output.save_every=0",
                 "output.keep_last=1", "data.sample_frames=18", "data.frame_cache_mb=1024",
@@ -240,19 +239,18 @@ SMALL_STAGES = [
       "train.objective=category", "train.geometry_frames=8", "train.lr=1e-3", "train.global_batch=4",
       "train.epochs=10", f"data.train=[{{format: scenes, path: {SMALL_SCENES}/train.jsonl}}]",
       "output.dir=runs/small/3-category"]),
-    ("small-4-position", "encoders frozen; CGMF learns each visual token's 3D position from the renderer's depth and poses",
-     ["model.init_from=runs/small/3-category/final", "model.trainable=[cgmf]", "model.cgmf_variant=full",
-      "train.objective=position", "train.geometry_frames=8", "train.lr=1e-3", "train.global_batch=4",
-      "train.epochs=10", f"data.train=[{{format: scenes, path: {SMALL_SCENES}/train.jsonl}}]",
-      "train.eval_max_samples=1000", "train.eval_every=89", "output.dir=runs/small/4-position"]),
-    ("small-5-qa", "encoders frozen and cached; LLM and CGMF learn every training question, route and inventory",
-     ["model.init_from=runs/small/4-position/final", "model.trainable=[llm, cgmf]", "model.cgmf_variant=full",
+    ("small-4-qa", "encoders frozen and cached; LLM and full CGMF learn every training question, route and inventory",
+     ["model.init_from=runs/small/3-category/final", "model.trainable=[llm, cgmf]", "model.cgmf_variant=full",
       "train.lr=1e-3", "train.global_batch=16", "train.micro_batch=8", "data.sample_frames=10",
       "train.epochs=5", f"data.train=[{{format: scenes, path: {SMALL_SCENES}/train.jsonl}}, "
       f"{{format: scenes, path: {SMALL_SCENES}/routes_train.jsonl}}, "
       f"{{format: scenes, path: {SMALL_SCENES}/inventory_train.jsonl}}]", "train.eval_max_samples=200",
-      "train.encoder_cache=runs/small/encoder_cache", "output.dir=runs/small/5-qa"]),
+      "train.encoder_cache=runs/small/encoder_cache", "output.dir=runs/small/4-qa"]),
 ]
+SMALL_POSITION = ["model.init_from=runs/small/3-category/final", "model.trainable=[cgmf]", "model.cgmf_variant=full",
+                  "train.objective=position", "train.geometry_frames=8", "train.lr=1e-3", "train.global_batch=4",
+                  "train.epochs=10", f"data.train=[{{format: scenes, path: {SMALL_SCENES}/train.jsonl}}]",
+                  "train.eval_max_samples=1000", "train.eval_every=89", "output.dir=runs/small/position"]
 SHIPPED = {
     "spacemind-8b": ("The paper's recipe (full CGMF): InternVL3-8B + VGGT-1B, 2 epochs, lr 2e-5, global batch 64, "
                      "32 frames.\nspacemind-train --config config/train/spacemind-8b.yaml  (or torchrun "
@@ -273,6 +271,11 @@ SHIPPED = {
               "\nspacemind-train --config "
               f"config/train/{name}.yaml", SMALL_COMMON + overrides)
        for i, (name, what, overrides) in enumerate(SMALL_STAGES)},
+    "small-position": ("The position experiment of docs/small-model.md (not a stage of the shipped recipe): CGMF alone "
+                       "learns each visual token's 3D position from\nthe scenes' depth and poses, starting from the "
+                       "small recipe's category stage; its QA stage is small-4-qa with model.init_from=runs/small/"
+                       "position/final.\nspacemind-train --config config/train/small-position.yaml",
+                       SMALL_COMMON + SMALL_POSITION),
 }
 
 

@@ -100,7 +100,7 @@ def _learn_and_answer(out: Path, picked: list[dict], name: str, model_dir: Path 
     questions = out / "scenes" / f"{name}.jsonl"
     questions.write_text("".join(json.dumps(r) + "\n" for r in picked))
     entry = json.dumps({"format": "scenes", "path": str(questions)})
-    config = stage_config("small-5-qa", out, [
+    config = stage_config("small-4-qa", out, [
         f"model.init_from={model_dir or small_checkpoint()}", "model.trainable=[llm, cgmf]",
         f"train.max_steps={steps}", "train.epochs=1000", "train.global_batch=8", "train.micro_batch=8",
         "train.lr=0.002", "train.warmup_ratio=0.05", "model.cgmf_variant=full",

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spacemind_ros.train.category_objective import token_grid
 from spacemind_ros.train.distributed import zero_loss
 from spacemind_ros.train.geometry_objective import GeometryView, SceneViewsDataset, read_views
 
@@ -64,9 +65,7 @@ class PositionTargets(SceneViewsDataset):
 
     def __init__(self, bags: list[str], processor, tokens_per_frame: int, frames: int = 8, seed: int = 0):
         super().__init__(bags, processor, frames, seed)
-        self.grid = int(round(tokens_per_frame ** 0.5))
-        if self.grid * self.grid != tokens_per_frame:
-            raise ValueError(f"{tokens_per_frame} tokens a frame is not a square grid")
+        self.grid = token_grid(tokens_per_frame)
 
     def sample(self, bag: str, picks: Callable[[int], Sequence[int]]) -> dict:
         return self.targets(read_views(bag, picks))

@@ -1,4 +1,4 @@
-"""The small model, end to end, in one command: plumbing check, scenes, five training stages, the comparison.
+"""The small model, end to end, in one command: plumbing check, scenes, four training stages, the comparison.
 
 ``python -m spacemind_ros.train.small_recipe [--out runs/small] [--ladder] [--install] [--quick]``
 
@@ -9,17 +9,16 @@
    has these settings and generator version.
 2. the stages of ``config/train/small-*.yaml`` in order, each starting from the one before (``model.init_from``):
    VGGT's geometry; InternViT + projector + LLM on 4000 questions; InternViT's token classes (category
-   objective); CGMF alone learns each token's 3D position (position objective); then encoders frozen and cached
-   while the LLM and CGMF learn every training question, route and inventory for five epochs. The held-out scenes are scored (``OUT/eval/full``), the held-out routes
+   objective); then encoders frozen and cached while the LLM and full CGMF learn every training question, route and
+   inventory for five epochs. The held-out scenes are scored (``OUT/eval/full``), the held-out routes
    (``OUT/eval/routes``), and every 25th training question (``OUT/eval/full-train-sample``): how well the model
    fits what it trained on tells underfitting from overfitting.
-3. ``--ladder``: the QA stage again with every frame grey (the blind twin) and once per CGMF variant (``--rungs``;
-   each variant learns positions first, ``none`` has nothing to learn there, nor has the blind twin), and
+3. ``--ladder``: stage 4 again with every frame grey (the blind twin) and once per CGMF variant (``--rungs``), and
    the full model under the paper's checks (grey frames, shuffled frames, one frame, camera-token noise of 2 and 5
    degrees); each scored on the held-out scenes beside the training split's prior: ``OUT/ladder.md|png|json`` and
    ``OUT/checks.md|png|json``; the blind twin also on the training sample beside the full model
    (``OUT/fit.md|png|json``).
-4. ``--install``: the QA stage's model becomes the package's small checkpoint (InternVL weights in bfloat16, like the
+4. ``--install``: the stage-4 model becomes the package's small checkpoint (InternVL weights in bfloat16, like the
    InternVL3-hf checkpoints; VGGT and CGMF in float32), with ``recipe.json`` (command, seeds, counts, times).
 
 ``--quick`` is the CI version: six scenes, two steps a stage, eight frames a question; it proves the command works,
@@ -159,27 +158,6 @@ def geometry_check(out: Path, heldout: Path, bags: int) -> dict:
     return {"trained": trained, "initialisation": untrained}
 
 
-def position_check(config) -> dict:
-    """The position stage's held-out score (metres between a token's predicted and true position in the first view's
-    frame) beside the guesses that ignore the views' relative poses, on the views its evaluation drew."""
-    from spacemind_ros.model.presets import load_model
-    from spacemind_ros.train.position_objective import baseline_errors
-    from spacemind_ros.train.readers import read_dataset
-
-    def bags(specs, limit=None):
-        records = [r for spec in specs for r in read_dataset(spec)[0]][:limit]
-        return list(dict.fromkeys(r.media for r in records))  # one sample per scene, as the trainer's
-
-    out = Path(config.output.dir)
-    model, _ = load_model(out / "final")
-    t = config.train
-    guesses = baseline_errors(bags(config.data.train), bags(config.data.eval, t.eval_max_samples),
-                              model.tokens_per_frame, t.geometry_frames, t.seed)
-    trained = json.loads((out / "summary.json").read_text())["eval_score"]  # None: no held-out view was readable
-    log.info("CGMF's positions on held-out views: %s m off (without the poses: %s)", trained, guesses)
-    return {"trained": None if trained is None else round(trained, 4), **guesses}
-
-
 def install(final: Path, dest: Path, recipe: dict) -> Path:
     """Copy the QA stage's folder to ``dest`` without its trainer state; InternVL's weights become bfloat16."""
     import torch
@@ -265,17 +243,16 @@ def main(argv=None) -> int:
     for name, config in configs.items():
         summaries[name] = train(config)  # its summary.json when trained before
         log.info("%s: %.0f s of training", name, summaries[name]["seconds"])
-    final = out / "5-qa" / "final"
+    final = out / "4-qa" / "final"
     heldout, prior = out / "scenes" / "heldout.jsonl", out / "scenes" / "train.jsonl"
     from spacemind_ros.model.configuration_spacemind import SpaceMindConfig
 
-    frames = SpaceMindConfig.load(final).query_frames  # what the QA stage trained with (the trainer records it)
+    frames = SpaceMindConfig.load(final).query_frames  # what stage 4 trained with (the trainer records it)
     limit = 8 if args.quick else None
     keys = ("seconds", "steps", "samples_seen", "train_samples", "eval_loss", "eval_score", "note")
     result["stages"] = {n: {**{k: s[k] for k in keys if k in s}, "seed": configs[n].train.seed}
                         for n, s in summaries.items()}
     result["geometry"] = geometry_check(out, heldout, 2 if args.quick else 20)
-    result["position"] = position_check(configs["small-4-position"])
     res = evaluate(final, heldout, out / "eval" / "full", frames, limit, prior_from=prior)
     result["heldout"] = _scores(res)
     sample = training_sample(out / "scenes")
@@ -286,22 +263,14 @@ def main(argv=None) -> int:
     result["routes"] = run_routes(out / "scenes" / "routes_heldout.jsonl", out / "eval" / "routes",
                                   model_path=str(final), limit=4 if args.quick else None)
     if args.ladder:
-        # The blind twin: the QA stage again from the same start, every frame grey; the ladder: the position and QA
-        # stages again per CGMF variant ('none' has no CGMF to teach positions: it starts from the category stage).
+        # The blind twin: stage 4 again, every frame grey; the ladder: stage 4 again per CGMF variant.
         variants = {"blind twin": ["data.blank_frames=true", f"output.dir={out / 'blind'}"]}
-        for rung in filter(None, args.rungs.split(",")):
-            start = f"model.init_from={out / '3-category' / 'final'}"
-            if rung != "none":
-                position = out / f"ladder-{rung}-position"
-                summary = train(stage_config("small-4-position", out,
-                                             quick + [f"model.cgmf_variant={rung}", f"output.dir={position}"]))
-                result["stages"][f"small-4-position ({rung})"] = {k: summary[k] for k in keys if k in summary}
-                start = f"model.init_from={position / 'final'}"
-            variants[rung] = [f"model.cgmf_variant={rung}", start, f"output.dir={out / f'ladder-{rung}'}"]
+        variants.update({rung: [f"model.cgmf_variant={rung}", f"output.dir={out / f'ladder-{rung}'}"]
+                         for rung in filter(None, args.rungs.split(","))})
         folders = {}
         for name, overrides in variants.items():
-            summary = train(stage_config("small-5-qa", out, quick + overrides))
-            result["stages"][f"small-5-qa ({name})"] = {k: summary[k] for k in keys if k in summary}
+            summary = train(stage_config("small-4-qa", out, quick + overrides))
+            result["stages"][f"small-4-qa ({name})"] = {k: summary[k] for k in keys if k in summary}
             folders[name] = Path(overrides[-1].split("=", 1)[1])
             evaluate(folders[name] / "final", heldout, out / "eval" / name.replace(" ", "-"), frames, limit)
         evaluate(folders["blind twin"] / "final", sample, out / "eval" / "blind-twin-train-sample", frames, limit)

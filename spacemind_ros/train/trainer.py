@@ -32,7 +32,7 @@ from spacemind_ros.train.distributed import (
 from spacemind_ros.train.encoder_cache import EncoderCache, encoder_fingerprint
 from spacemind_ros.train.category_objective import CategoryDataset, CategoryLoss
 from spacemind_ros.train.geometry_objective import GeometryDataset, GeometryLoss, collate_geometry
-from spacemind_ros.train.position_objective import PositionDataset, PositionLoss
+from spacemind_ros.train.position_objective import PositionDataset, PositionLoss, baseline_errors
 from spacemind_ros.train.loss_log import LossLog, plot_loss_curve
 from spacemind_ros.train.media import FrameCache
 from spacemind_ros.train.model_setup import build_training_model
@@ -367,6 +367,10 @@ class Trainer:
                 "folder": str(self.cache.folder), "entries": self.cache.entries(),
                 "size_bytes": self.cache.size_bytes(), "hits": self.cache_hits, "misses": self.cache_misses},
         }
+        if self.position and eval_loss is not None and self.dist.is_main:  # what the score is worth
+            held = self._dataset(self.eval_records[: t.eval_max_samples])
+            summary["position_baselines"] = baseline_errors(self.dataset.bags, held.bags, self.model.tokens_per_frame,
+                                                            t.geometry_frames, t.seed)
         if logger is not None:
             if eval_loss is not None:  # the final evaluation closes the eval curve
                 logger.log({"step": self.step, "eval_loss": eval_loss, "eval_score": self.last_eval_score})
