@@ -107,7 +107,8 @@ def baseline_errors(train_bags: list[str], heldout_bags: list[str], tokens_per_f
     for s in heldout:
         t, v = s["targets"], s["valid"]
         first = t[..., 3:]
-        for name, guess in (("camera still", t[..., :3]), ("training mean", mean), ("mean per view", per_view[:, None])):
+        guesses = {"camera still": t[..., :3], "training mean": mean, "mean per view": per_view[:, None]}
+        for name, guess in guesses.items():
             errors[name].append((first - guess).norm(dim=-1)[v])
         views += len(t)
     return {name: round(float(torch.cat(e).mean()), 4) for name, e in errors.items()} | {"views": views}

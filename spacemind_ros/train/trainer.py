@@ -408,8 +408,8 @@ class Trainer:
         VSI-Bench scorer is installed (``spacemind_ros.eval.scoring``), each VSI-Bench question is also answered
         greedily (16 tokens, like the benchmark) and scored; the mean lands in ``self.last_eval_score`` (the category
         stage: the share of held-out tokens whose commonest class the head names; the position stage: the mean
-        distance in metres between a token's predicted and true position in the first view's frame); open records score 1 for an
-        exact answer (case and a final period aside)."""
+        distance in metres between a token's predicted and true position in the first view's frame); open records
+        score 1 for an exact answer (case and a final period aside)."""
         records = self.eval_records[: self.cfg.train.eval_max_samples]
         dataset = self._dataset(records)
         scorer = _official_scorer() if self.cfg.train.eval_generate and not self.dense else None
