@@ -27,6 +27,22 @@ NON_SQUARE_HW = (42, 56)  # VGGT input of 4:3 frames in crop mode at the tiny pr
 
 
 @pytest.fixture(scope="session")
+def synth_scene(tmp_path_factory):
+    """One generated scene (seed 3) at 64x48, 12 frames, for the training stages' tests: ``root/synth/`` (bag with
+    image, depth, pose, camera info and semantic labels) and ``root/q.jsonl`` (its first 4 questions, bag paths
+    relative to ``root``). Read it, do not write into it: tests share it."""
+    import json
+
+    from spacemind_ros.scenes import SceneSettings, write_scene
+
+    root = tmp_path_factory.mktemp("synth_scene")
+    summary = write_scene(3, root / "synth", SceneSettings(width=64, height=48, frames=12, fps=4.0))
+    (root / "q.jsonl").write_text("".join(json.dumps(r | {"bag": f"synth/{r['bag']}"}) + "\n"
+                                          for r in summary["records"][:4]))
+    return root
+
+
+@pytest.fixture(scope="session")
 def tiny_engines(tmp_path_factory):
     """The tiny preset's three parts exported once per test session (fp32, VGGT at 42x56, the size 4:3 frames give
     in crop mode): ``(model, processor, engine_dir, exports)``. Child processes find them via SPACEMIND_ENGINE_DIR."""

@@ -7,7 +7,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from spacemind_ros.scenes import SceneSettings, write_scene
 from spacemind_ros.scenes.bag import IMAGE_TOPIC, SEMANTIC_TOPIC, read_messages
 from spacemind_ros.scenes.catalog import SEMANTIC_CLASSES, semantic_class
 from spacemind_ros.train.category_objective import read_labelled_views, token_targets
@@ -15,13 +14,9 @@ from spacemind_ros.train.config import load_config
 from spacemind_ros.train.trainer import Trainer
 
 
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory):
-    root = tmp_path_factory.mktemp("catscene")
-    summary = write_scene(3, root / "synth", SceneSettings(width=64, height=48, frames=12, fps=4.0))
-    (root / "q.jsonl").write_text("".join(json.dumps(r | {"bag": f"synth/{r['bag']}"}) + "\n"
-                                          for r in summary["records"][:4]))
-    return root
+@pytest.fixture
+def scene(synth_scene):
+    return synth_scene
 
 
 def test_token_targets_by_hand():

@@ -1,13 +1,10 @@
 """The position stage: each token cell gets its mean 3D point (own camera, first camera) from the renderer's depth and
 poses, and CGMF learns it through a head that never reaches the served model."""
-import json
-
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from spacemind_ros.scenes import SceneSettings, write_scene
 from spacemind_ros.train.config import load_config
 from spacemind_ros.train.geometry_objective import GeometryView, read_views
 from spacemind_ros.train.model_setup import _is_identity, build_training_model
@@ -65,13 +62,9 @@ def test_cells_are_the_category_stages_token_cells():
     assert valid.tolist() == (token_targets(classes, 2, 2)[:, 1] >= 0.25).tolist() == [False, True, False, False]
 
 
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory):
-    root = tmp_path_factory.mktemp("posscene")
-    summary = write_scene(4, root / "synth", SceneSettings(width=64, height=48, frames=12, fps=4.0))
-    (root / "q.jsonl").write_text("".join(json.dumps(r | {"bag": f"synth/{r['bag']}"}) + "\n"
-                                          for r in summary["records"][:4]))
-    return root
+@pytest.fixture
+def scene(synth_scene):
+    return synth_scene
 
 
 def test_a_scene_bags_depth_and_poses_agree_between_views(scene):
@@ -121,8 +114,16 @@ def test_position_stage_trains_cgmf_only_and_the_head_stays_out(scene, tmp_path)
     assert any(p is head.weight for p in trainer.trainable)
     assert {n.split(".")[0] for n, p in trainer.model.named_parameters() if p.requires_grad} == {"cgmf"}
     frozen = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if not n.startswith("cgmf.")}
+    module, calls = trainer.loss_module, []
+    predict = module.predict
+    module.predict = lambda sample: calls.append(1) or predict(sample)
     before = trainer.evaluate()
     error_before = trainer.last_eval_score
+    assert len(calls) == 1  # one held-out sample: the encoders run once for its loss and its score
+    batch = trainer.collator([trainer._dataset(trainer.eval_records)[0]])
+    with torch.no_grad():
+        assert module.evaluate(batch)[0] == pytest.approx(float(module(batch)), rel=1e-5)  # the training loss
+    del module.predict
     summary = trainer.fit()
     assert summary["steps"] == 12 and summary["skipped"] == 0
     assert summary["eval_loss"] < before and summary["eval_score"] < error_before  # metres, lower is better

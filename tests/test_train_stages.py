@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from spacemind_ros.pipeline.frame_window import WindowConfig
-from spacemind_ros.scenes import SceneSettings, write_scene
 from spacemind_ros.train.config import load_config
 from spacemind_ros.train.geometry_objective import (
     GeometryDataset,
@@ -20,22 +19,21 @@ from spacemind_ros.train.model_setup import build_training_model, part_of
 from spacemind_ros.train.trainer import Trainer
 
 
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory):
-    """One generated scene (seed 3) at 64x48, 12 frames: bag with image, depth, pose and camera info."""
-    root = tmp_path_factory.mktemp("scene")
-    write_scene(3, root / "synth", SceneSettings(width=64, height=48, frames=12, fps=4.0))
-    return root / "synth"
+@pytest.fixture
+def scene(synth_scene):
+    """The shared generated scene's folder (bag with image, depth, pose and camera info)."""
+    return synth_scene / "synth"
 
 
-def scene_data(scene) -> str:
-    """A ``data.train`` value: one question record on the scene's bag (the geometry objective reads the bag)."""
+def scene_data(scene, folder) -> str:
+    """A ``data.train`` value: one question record (``folder/q.jsonl``) on the scene's bag (the geometry objective
+    reads the bag)."""
     import json
 
-    (scene.parent / "q.jsonl").write_text(json.dumps({
+    (folder / "q.jsonl").write_text(json.dumps({
         "id": 1, "dataset": "s", "scene_name": "synth", "question_type": "object_counting", "question": "How many?",
-        "options": [], "ground_truth": "1", "bag": "synth/bag", "image_topic": "/camera/image_raw"}) + "\n")
-    return f"[{{format: scenes, path: '{scene.parent / 'q.jsonl'}'}}]"
+        "options": [], "ground_truth": "1", "bag": str(scene / "bag"), "image_topic": "/camera/image_raw"}) + "\n")
+    return f"[{{format: scenes, path: '{folder / 'q.jsonl'}'}}]"
 
 
 def test_part_names():
@@ -129,7 +127,7 @@ def test_geometry_loss_is_zero_at_the_truth_and_learns(scene):
 
 
 def test_geometry_stage_runs_and_saves_the_trained_vggt(scene, tmp_path):
-    data = scene_data(scene)
+    data = scene_data(scene, tmp_path)
     config = load_config(None, [
         "model.preset=small", "model.trainable=[vggt]", "model.cgmf_variant=none", "train.objective=geometry",
         "train.geometry_frames=3", f"data.train={data}", f"data.eval={data}", "train.global_batch=1",
@@ -180,7 +178,7 @@ def test_frame_cache_returns_the_same_frames_and_stays_bounded(scene):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CPU build of torch, or no GPU here)")
 def test_geometry_and_vision_stages_on_cuda(scene, tmp_path):
     """VGGT under bf16 autocast with float32 master weights, and the vision + LLM stage, on the GPU."""
-    data = scene_data(scene)
+    data = scene_data(scene, tmp_path)
     common = ["model.preset=small", "model.cgmf_variant=none", f"data.train={data}", "train.global_batch=1",
               "train.max_steps=2", "train.device=cuda", "output.progress_bar=false", "output.save_every=0",
               "output.tensorboard=false", "data.sample_frames=6"]

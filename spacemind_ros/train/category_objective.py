@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from spacemind_ros.train.distributed import zero_loss
 from spacemind_ros.train.geometry_objective import SceneViewsDataset
+from spacemind_ros.train.token_head import TokenHeadLoss
 
 IMAGE_TOPIC, SEMANTIC_TOPIC = "/camera/image_raw", "/camera/semantic"
 FIRST_OBJECT_CLASS = 3  # SEMANTIC_CLASSES: floor, ceiling, wall, then the object categories
@@ -97,38 +96,26 @@ class CategoryDataset(SceneViewsDataset):
                 "targets": torch.stack([token_targets(c, self.grid, self.classes) for _, c in views])}
 
 
-class CategoryLoss(nn.Module):
-    """The trainer's module for the category stage: views -> soft cross-entropy of the token head, summed over views (scalar)."""
+class CategoryLoss(TokenHeadLoss):
+    """The category stage's head on the projected visual tokens: soft cross-entropy against each token's class shares;
+    scored by the object tokens whose commonest class it names."""
 
     def __init__(self, model):
-        super().__init__()
-        self.model = model
         d_v = model.base.config.text_config.hidden_size  # the projector's output width
-        self.head = nn.Linear(d_v, num_classes())  # trained here, never saved with the model
-        self.head.to(device=next(model.parameters()).device)
+        super().__init__(model, d_v, num_classes(), next(model.parameters()).device)
 
-    def forward(self, batch: dict | None, features=None) -> torch.Tensor:
-        if batch is None:
-            return zero_loss(self.model) + 0.0 * self.head.weight.sum()
-        total = 0.0
-        for s in batch["samples"]:
-            tokens = self.model.visual_tokens(s["pixels"])
-            logits = self.head(tokens.to(self.head.weight.dtype))
-            total = total + soft_cross_entropy(logits, s["targets"].to(logits.device))
-        return total  # summed over samples: the trainer divides by the global batch's samples
+    def predict(self, sample: dict) -> torch.Tensor:
+        return self.head(self.model.visual_tokens(sample["pixels"]).to(self.head.weight.dtype))
 
-    @torch.no_grad()
-    def score(self, batch: dict) -> tuple[int, int]:
-        """(object tokens whose class the head names, object tokens) over a batch: tokens whose commonest class is an
-        object category (floor, ceiling and wall would make a constant guess look good)."""
-        right = count = 0
-        for s in batch["samples"]:
-            logits = self.head(self.model.visual_tokens(s["pixels"]).to(self.head.weight.dtype))
-            truth = s["targets"].argmax(-1)
-            objects = truth >= FIRST_OBJECT_CLASS
-            right += int((logits.argmax(-1).cpu() == truth)[objects].sum())
-            count += int(objects.sum())
-        return right, count
+    def sample_loss(self, pred: torch.Tensor, sample: dict) -> torch.Tensor:
+        return soft_cross_entropy(pred, sample["targets"].to(pred.device))
+
+    def sample_score(self, pred: torch.Tensor, sample: dict) -> tuple[int, int]:
+        """(object tokens whose class the head names, object tokens): tokens whose commonest class is an object
+        category (floor, ceiling and wall would make a constant guess look good)."""
+        truth = sample["targets"].argmax(-1)
+        objects = truth >= FIRST_OBJECT_CLASS
+        return int((pred.argmax(-1).cpu() == truth)[objects].sum()), int(objects.sum())
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

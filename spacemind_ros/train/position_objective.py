@@ -18,11 +18,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from spacemind_ros.train.category_objective import token_grid
-from spacemind_ros.train.distributed import zero_loss
 from spacemind_ros.train.geometry_objective import GeometryView, SceneViewsDataset, read_views
+from spacemind_ros.train.token_head import TokenHeadLoss
 
 MIN_DEPTH_SHARE = 0.25  # of a cell's pixels, for the cell to have a target
 HUBER_BETA_M = 0.5  # smooth L1: quadratic below half a metre, linear above (far walls do not dominate)
@@ -114,19 +113,17 @@ def baseline_errors(train_bags: list[str], heldout_bags: list[str], tokens_per_f
     return {name: round(float(torch.cat(e).mean()), 4) for name, e in errors.items()} | {"views": views}
 
 
-class PositionLoss(nn.Module):
-    """The trainer's module for the position stage: views -> frozen encoders -> CGMF -> head; the smooth L1 over the
-    tokens with a target, summed over samples (scalar)."""
+class PositionLoss(TokenHeadLoss):
+    """The position stage's head on the fused tokens (frozen encoders -> CGMF -> head): the smooth L1 over the tokens
+    with a target; scored by the distance in metres between a token's predicted and true position in the first view's
+    frame."""
 
     def __init__(self, model):
-        super().__init__()
         if not any(p.requires_grad for p in model.cgmf.parameters()):
             raise ValueError("train.objective position trains CGMF: model.trainable must include cgmf and "
                              "model.cgmf_variant must not be none")
-        self.model = model
         d_v = model.base.config.text_config.hidden_size  # the fused tokens' width
-        self.head = nn.Linear(d_v, 6)  # trained here, never saved with the model
-        self.head.to(device=next(model.cgmf.parameters()).device)
+        super().__init__(model, d_v, 6, next(model.cgmf.parameters()).device)
 
     def predict(self, sample: dict) -> torch.Tensor:
         """``[S, M, 6]`` metres for one sample's views."""
@@ -137,28 +134,13 @@ class PositionLoss(nn.Module):
         fused = m.fuse(visual, spatial)
         return self.head(fused.to(self.head.weight.dtype))
 
-    def forward(self, batch: dict | None, features=None) -> torch.Tensor:
-        if batch is None:
-            return zero_loss(self.model) + 0.0 * self.head.weight.sum()
-        total = 0.0
-        for s in batch["samples"]:
-            pred = self.predict(s)
-            valid = s["valid"].to(pred.device)
-            if not valid.any():  # no cell with depth: nothing to learn (a mean over nothing would be NaN)
-                total = total + pred.sum() * 0.0
-                continue
-            total = total + F.smooth_l1_loss(pred.float()[valid], s["targets"].to(pred.device)[valid],
-                                             beta=HUBER_BETA_M)
-        return total  # summed over samples: the trainer divides by the global batch's samples
+    def sample_loss(self, pred: torch.Tensor, sample: dict) -> torch.Tensor:
+        valid = sample["valid"].to(pred.device)
+        if not valid.any():  # no cell with depth: nothing to learn (a mean over nothing would be NaN)
+            return pred.sum() * 0.0
+        return F.smooth_l1_loss(pred.float()[valid], sample["targets"].to(pred.device)[valid], beta=HUBER_BETA_M)
 
-    @torch.no_grad()
-    def score(self, batch: dict) -> tuple[float, int]:
-        """(summed distance in metres between each target token's predicted and true position in the first view's
-        camera frame, tokens with a target) over a batch."""
-        error = count = 0.0
-        for s in batch["samples"]:
-            pred = self.predict(s).float().cpu()
-            valid = s["valid"]
-            error += float((pred[..., 3:] - s["targets"][..., 3:]).norm(dim=-1)[valid].sum())
-            count += int(valid.sum())
-        return error, int(count)
+    def sample_score(self, pred: torch.Tensor, sample: dict) -> tuple[float, int]:
+        valid = sample["valid"]
+        error = (pred.float().cpu()[..., 3:] - sample["targets"][..., 3:]).norm(dim=-1)[valid]
+        return float(error.sum()), int(valid.sum())

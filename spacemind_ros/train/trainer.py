@@ -404,12 +404,12 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> float:
-        """Answer-token mean loss (per sample for the dense objectives) on the held-out split (sharded over ranks). Where the evaluation tool's official
-        VSI-Bench scorer is installed (``spacemind_ros.eval.scoring``), each VSI-Bench question is also answered
-        greedily (16 tokens, like the benchmark) and scored; the mean lands in ``self.last_eval_score`` (the category
-        stage: the share of held-out tokens whose commonest class the head names; the position stage: the mean
-        distance in metres between a token's predicted and true position in the first view's frame); open records
-        score 1 for an exact answer (case and a final period aside)."""
+        """Answer-token mean loss (per sample for the dense objectives) on the held-out split (sharded over ranks).
+        Where the evaluation tool's official VSI-Bench scorer is installed (``spacemind_ros.eval.scoring``), each
+        VSI-Bench question is also answered greedily (16 tokens, like the benchmark) and scored; the mean lands in
+        ``self.last_eval_score`` (the category stage: the share of held-out tokens whose commonest class the head
+        names; the position stage: the mean distance in metres between a token's predicted and true position in the
+        first view's frame); open records score 1 for an exact answer (case and a final period aside)."""
         records = self.eval_records[: self.cfg.train.eval_max_samples]
         dataset = self._dataset(records)
         scorer = _official_scorer() if self.cfg.train.eval_generate and not self.dense else None
@@ -420,12 +420,12 @@ class Trainer:
             self._note_skipped(batch["skipped"])
             if not batch["samples"]:
                 continue
-            total += float(self.micro_loss(batch, self.loss_module))
             units += self.loss_units(batch)
-            if self.category or self.position:  # the head's score per token (see the docstring)
-                value, tokens = self.loss_module.score(batch)
-                score, scored = score + value, scored + tokens
+            if self.category or self.position:  # loss and the head's score per token (see the docstring)
+                loss, value, tokens = self.loss_module.evaluate(batch)
+                total, score, scored = total + loss, score + value, scored + tokens
                 continue
+            total += float(self.micro_loss(batch, self.loss_module))
             rec = records[i]
             if self.dense or not self.cfg.train.eval_generate:
                 continue
