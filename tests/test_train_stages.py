@@ -89,6 +89,28 @@ def test_pose_encoding_and_depth_follow_the_scene(scene):
     assert padded.shape == (56, 56) and (padded[:7] == 0).all()  # white padding has no depth
 
 
+def test_geometry_scores_put_vggt_beside_the_camera_never_moving(scene):
+    """The still guess is scored on the same views by hand: |t*| is the distance walked from the first view, the
+    rotation error the angle turned since it."""
+    import random
+
+    from spacemind_ros.model.presets import build_small
+    from spacemind_ros.train.geometry_objective import geometry_scores, rotation_angle_deg
+
+    quarter = torch.tensor([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])  # 90 degrees about z
+    assert torch.allclose(rotation_angle_deg(torch.stack([torch.eye(3), quarter])), torch.tensor([0.0, 90.0]))
+    model, processor = build_small()
+    scores = geometry_scores(model, processor, [str(scene / "bag")], frames=4, seed=0)
+    views = read_views(scene / "bag", spread_picks(12, 4, random.Random("0:0:0")))  # the dataset's draw
+    first = views[0].world_from_camera
+    walked = [np.linalg.norm(v.world_from_camera[:3, 3] - first[:3, 3]) for v in views[1:]]
+    turned = [np.degrees(np.arccos(np.clip((np.trace(first[:3, :3].T @ v.world_from_camera[:3, :3]) - 1) / 2, -1, 1)))
+              for v in views[1:]]
+    assert scores["still_translation_m"] == pytest.approx(np.mean(walked), abs=1e-3)
+    assert scores["still_rotation_deg"] == pytest.approx(np.mean(turned), abs=0.05)
+    assert scores["bags"] == 1 and scores["rotation_deg"] >= 0 and 0 < scores["depth_delta1"] < 1
+
+
 def test_spread_picks_cover_the_walk():
     import random
 

@@ -205,13 +205,16 @@ def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: in
 
     Returns means over views after the first: ``translation_m`` (|t - t*|, metres), ``rotation_deg`` (angle of
     R R*^T), ``fov_deg`` (|fov - fov*|, both axes), and over pixels with depth ``depth_abs_rel`` (|d - d*| / d*)
-    and ``depth_delta1`` (share with max(d/d*, d*/d) < 1.25); ``bags`` scored and ``skipped``."""
+    and ``depth_delta1`` (share with max(d/d*, d*/d) < 1.25); ``bags`` scored and ``skipped``; and what the guess
+    that the camera never moved scores on the same views (``still_translation_m`` |t*|, ``still_rotation_deg`` the
+    angle of R*): a VGGT near those has not learnt the views' relative poses."""
     from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
 
     vggt = model.vggt.eval()
     device = next(vggt.parameters()).device
     dataset = GeometryDataset(bags, processor, frames, seed)
-    sums = {k: 0.0 for k in ("translation_m", "rotation_deg", "fov_deg", "depth_abs_rel", "depth_delta1")}
+    per_view = ("translation_m", "rotation_deg", "fov_deg", "still_translation_m", "still_rotation_deg")
+    sums = {k: 0.0 for k in (*per_view, "depth_abs_rel", "depth_delta1")}
     views = pixels = scored = skipped = 0
     for i in range(len(dataset)):
         s = dataset[i]
@@ -221,9 +224,10 @@ def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: in
         out = vggt(s["images"].to(device)[None], autocast_dtype=model.vggt_autocast, dense=vggt.depth_head is not None)
         pred, true = out.pose_enc[0, 1:].float().cpu(), s["pose_enc"][1:]
         sums["translation_m"] += float((pred[:, :3] - true[:, :3]).norm(dim=-1).sum())
-        rel = quat_to_mat(pred[:, 3:7]) @ quat_to_mat(true[:, 3:7]).transpose(-1, -2)
-        cos = ((rel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
-        sums["rotation_deg"] += float(torch.rad2deg(torch.arccos(cos)).sum())
+        true_rotation = quat_to_mat(true[:, 3:7])
+        sums["rotation_deg"] += float(rotation_angle_deg(quat_to_mat(pred[:, 3:7]) @ true_rotation.mT).sum())
+        sums["still_translation_m"] += float(true[:, :3].norm(dim=-1).sum())
+        sums["still_rotation_deg"] += float(rotation_angle_deg(true_rotation).sum())
         sums["fov_deg"] += float(torch.rad2deg((pred[:, 7:] - true[:, 7:]).abs()).mean(-1).sum())
         views += len(true)
         if out.depth is not None:
@@ -234,8 +238,14 @@ def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: in
             sums["depth_delta1"] += float((ratio < 1.25).sum())
             pixels += int(valid.sum())
         scored += 1
-    out = {k: (v / views if k in ("translation_m", "rotation_deg", "fov_deg") else v / max(pixels, 1))
+    out = {k: (v / views if k in per_view else v / max(pixels, 1))
            for k, v in sums.items()} if views else {}
     if not pixels:
         out.pop("depth_abs_rel", None), out.pop("depth_delta1", None)
     return {**{k: round(v, 4) for k, v in out.items()}, "bags": scored, "skipped": skipped}
+
+
+def rotation_angle_deg(rotation: torch.Tensor) -> torch.Tensor:
+    """``[..., 3, 3]`` rotation matrices -> ``[...]`` their rotation angles, degrees."""
+    cos = ((rotation.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
+    return torch.rad2deg(torch.arccos(cos))
