@@ -3,12 +3,13 @@ poses, and CGMF learns it through a head that never reaches the served model."""
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from spacemind_ros.train.config import load_config
 from spacemind_ros.train.geometry_objective import GeometryView, read_views
 from spacemind_ros.train.model_setup import _is_identity, build_training_model
-from spacemind_ros.train.position_objective import baseline_errors, cell_points, position_targets
+from spacemind_ros.train.position_objective import HUBER_BETA_M, baseline_errors, cell_points, position_targets
 from spacemind_ros.train.trainer import Trainer
 
 
@@ -121,8 +122,13 @@ def test_position_stage_trains_cgmf_only_and_the_head_stays_out(scene, tmp_path)
     error_before = trainer.last_eval_score
     assert len(calls) == 1  # one held-out sample: the encoders run once for its loss and its score
     batch = trainer.collator([trainer._dataset(trainer.eval_records)[0]])
+    (sample,) = batch["samples"]
     with torch.no_grad():
-        assert module.evaluate(batch)[0] == pytest.approx(float(module(batch)), rel=1e-5)  # the training loss
+        pred, valid = predict(sample), sample["valid"]
+        loss = F.smooth_l1_loss(pred[valid], sample["targets"][valid], beta=HUBER_BETA_M)
+        error = (pred[..., 3:] - sample["targets"][..., 3:]).norm(dim=-1)[valid].sum()
+    assert module.evaluate(batch) == pytest.approx((float(loss), float(error), int(valid.sum())), rel=1e-5)
+    assert before == pytest.approx(float(loss), rel=1e-5)  # one sample: the mean is its loss
     del module.predict
     summary = trainer.fit()
     assert summary["steps"] == 12 and summary["skipped"] == 0
