@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Experiment (docs/small-model.md, "a longer geometry stage"): VGGT's geometry stage continued for 15 epochs over every
-# training scene, its held-out geometry beside the shipped stage's and the camera never moving, then the position
-# stage and the QA stage on it, the QA stage's blind twin, and both scored on the held-out questions. About 100 min on
-# two cores. Needs the small recipe's folder with its scenes and stages 1-3
-# (python -m spacemind_ros.train.small_recipe --out runs/small). Writes runs/small/exp-geo.
+# training scene, its held-out geometry beside its initialisation and the camera never moving (the recipe's geometry
+# check; the shipped stage's is in recipe.json), then the position stage and the QA stage on it, the QA stage's blind
+# twin, and both scored on the held-out questions. About 100 min on two cores. Needs the small recipe's folder with
+# its scenes and stages 1-3 (python -m spacemind_ros.train.small_recipe --out runs/small). Writes runs/small/exp-geo.
 #   bash scripts/experiment_long_geometry.sh [RUNS]      # RUNS: the recipe's folder (default runs/small)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,17 +16,13 @@ done_in() { [ -f "$1/final/spacemind_config.json" ]; }
 done_in "$E/1-geometry" || train --config config/train/small-1-geometry.yaml model.init_from="$R/1-geometry/final" \
   "data.train=[$(scenes train)]" train.epochs=15 train.eval_every=90 \
   output.dir="$E/1-geometry"
+# The recipe's geometry check (recipe.json's geometry) on the longer-trained VGGT.
 .venv/bin/python - "$R" <<'EOF'
 import json, sys
 from pathlib import Path
-from spacemind_ros.model.presets import load_model
-from spacemind_ros.train.geometry_objective import geometry_scores
-from spacemind_ros.train.readers import read_dataset
+from spacemind_ros.train.small_recipe import geometry_check
 runs = Path(sys.argv[1])
-records, _, _ = read_dataset({"format": "scenes", "path": str(runs / "scenes/heldout.jsonl")})
-bags = sorted({r.media for r in records})[:20]  # the recipe's geometry check
-scores = {name: geometry_scores(*load_model(runs / name / "final"), bags)
-          for name in ("1-geometry", "exp-geo/1-geometry")}
+scores = geometry_check(runs / "exp-geo", runs / "scenes/heldout.jsonl", 20)
 (runs / "exp-geo/geometry.json").write_text(json.dumps(scores, indent=1) + "\n")
 print(json.dumps(scores, indent=1))
 EOF
