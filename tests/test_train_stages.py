@@ -111,13 +111,38 @@ def test_geometry_scores_put_vggt_beside_the_camera_never_moving(scene):
     assert scores["bags"] == 1 and scores["rotation_deg"] >= 0 and 0 < scores["depth_delta1"] < 1
 
 
-def test_spread_picks_cover_the_walk():
+def test_spread_picks_cover_the_walk_or_a_stretch_of_it():
     import random
 
     picks = spread_picks(64, 8, random.Random(0))
     assert len(picks) == 8 and picks == sorted(picks) and all(8 * i <= p < 8 * (i + 1) for i, p in enumerate(picks))
+    rng = random.Random(0)  # the whole walk draws one index a stretch, as before spans existed (the shipped recipe)
+    assert picks == [rng.randrange(8 * i, 8 * (i + 1)) for i in range(8)]
+    starts = set()
+    for seed in range(20):  # a quarter of the walk: 16 frames from a random start, one view every 2 frames
+        close = spread_picks(64, 8, random.Random(seed), span=0.25)
+        assert close == sorted(close) and close[-1] - close[0] < 16 and 0 <= close[0] and close[-1] < 64
+        assert all(0 < b - a < 4 for a, b in zip(close, close[1:]))
+        starts.add(close[0])
+    assert max(starts) - min(starts) > 16  # the stretch moves over the walk
+    assert len(spread_picks(10, 8, random.Random(0), span=0.1)) == 8  # never fewer frames than views
     with pytest.raises(ValueError, match="at least 8"):
         spread_picks(5, 8, random.Random(0))
+    with pytest.raises(ValueError, match="span"):
+        spread_picks(64, 8, random.Random(0), span=0.0)
+
+
+def test_the_span_grows_from_close_to_spread_views():
+    from spacemind_ros.train.geometry_objective import epoch_span
+
+    assert [epoch_span(e, 5, 1.0, 0.2) for e in range(5)] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert epoch_span(7, 5, 1.0, 0.2) == 1.0  # past the last epoch (max_steps) it stays at the span
+    assert epoch_span(0, 4.5, 0.5, 0.25) == 0.25 and epoch_span(4, 4.5, 0.5, 0.25) == 0.5  # a part epoch counts
+    assert epoch_span(3, 5, 0.6, None) == 0.6 and epoch_span(0, 1, 1.0, 0.2) == 1.0  # no curriculum
+    with pytest.raises(ValueError, match="geometry_span_from"):
+        load_config(None, ["train.geometry_span_from=1.5"])
+    with pytest.raises(ValueError, match="geometry_span"):
+        load_config(None, ["train.geometry_span=0"])
 
 
 def test_geometry_loss_is_zero_at_the_truth_and_learns(scene):
@@ -148,17 +173,25 @@ def test_geometry_loss_is_zero_at_the_truth_and_learns(scene):
     assert losses[-1] < 0.85 * losses[0], losses
 
 
-def test_geometry_stage_runs_and_saves_the_trained_vggt(scene, tmp_path):
+def test_geometry_stage_runs_and_saves_the_trained_vggt(scene, tmp_path, monkeypatch):
+    """Two epochs of one scene with a span curriculum: the first epoch's views from half the walk, the second's and
+    the evaluation's from all of it."""
+    import spacemind_ros.train.geometry_objective as objective
+
+    spans = []
+    draw = objective.spread_picks
+    monkeypatch.setattr(objective, "spread_picks", lambda n, k, rng, span: spans.append(span) or draw(n, k, rng, span))
     data = scene_data(scene, tmp_path)
     config = load_config(None, [
         "model.preset=small", "model.trainable=[vggt]", "model.cgmf_variant=none", "train.objective=geometry",
         "train.geometry_frames=3", f"data.train={data}", f"data.eval={data}", "train.global_batch=1",
         "train.max_steps=2", "train.lr=1e-3", f"output.dir='{tmp_path}'", "output.progress_bar=false",
-        "output.save_every=0", "output.tensorboard=false"])
+        "output.save_every=0", "output.tensorboard=false", "train.geometry_span_from=0.5"])
     trainer = Trainer(config)
     before = {n: p.detach().clone() for n, p in trainer.model.vggt.named_parameters()}
     summary = trainer.fit()
     assert summary["steps"] == 2 and summary["skipped"] == 0 and np.isfinite(summary["eval_loss"])
+    assert spans == [0.5, 1.0, 1.0]  # epoch 0, epoch 1, the held-out evaluation
     from spacemind_ros.model.vggt import VGGT
 
     saved = VGGT.from_pretrained(tmp_path / "final" / "vggt", config=trainer.model.config.vggt)

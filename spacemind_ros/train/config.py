@@ -80,6 +80,11 @@ class TrainSection:
                                   "position read data.train entries of format scenes")
     geometry_frames: int = _f(8, "views per sample of the geometry, category and position objectives, spread over "
                                  "the walk")
+    geometry_span: float = _f(1.0, "share of the walk those views are spread over: a random stretch that long (1 = the "
+                                   "whole walk; the held-out evaluation uses it too)")
+    geometry_span_from: float | None = _f(None, "a curriculum: the span of the first epoch, growing linearly to "
+                                                "geometry_span by the last (views close in time overlap, so their "
+                                                "relative poses are learnt first); null = geometry_span throughout")
     device: str = _f("auto", "auto (cuda if available), cpu, cuda, cuda:N (under torchrun: the local rank's GPU)")
     precision: str = _f("auto", "auto (bf16 autocast on GPU, fp32 on CPU), bf16, fp32")
     weights_dtype: str = _f("auto", "dtype of the frozen InternVL weights (ViT, projector, LLM): auto (bfloat16 on "
@@ -122,6 +127,10 @@ class TrainConfig:
                              f"{', '.join(TRAINABLE_PARTS)}")
         if self.train.objective not in OBJECTIVES:
             raise ValueError(f"train.objective {self.train.objective!r}: choose from {', '.join(OBJECTIVES)}")
+        for name in ("geometry_span", "geometry_span_from"):
+            value = getattr(self.train, name)
+            if value is not None and not 0 < value <= 1:
+                raise ValueError(f"train.{name} {value}: the share of the walk a sample's views cover, in (0, 1]")
         if self.train.encoder_cache and set(self.model.trainable) & {"vision", "vggt"}:
             raise ValueError("train.encoder_cache holds frozen encoders' outputs; it cannot be used while "
                              "model.trainable includes vision or vggt")

@@ -11,6 +11,7 @@ Losses (per sample, averaged): camera, L1 on the pose encoding of every camera-h
 L1 of VGGT's depth head (``conf * |d - d*| - 0.05 log conf`` over pixels with depth)."""
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -112,21 +113,37 @@ def resize_depth(depth: np.ndarray, mode: str, target_size: int) -> torch.Tensor
     return out
 
 
-def spread_picks(n: int, frames: int, rng: random.Random) -> list[int]:
-    """``frames`` sorted indices in ``range(n)``: one drawn from each of ``frames`` equal stretches of the walk."""
+def spread_picks(n: int, frames: int, rng: random.Random, span: float = 1.0) -> list[int]:
+    """``frames`` sorted indices in ``range(n)``: one drawn from each of ``frames`` equal stretches of a random part
+    of the walk ``span`` of its length long (at least ``frames`` frames; 1 = the whole walk). Views close in time
+    overlap, so a small ``span`` makes their relative poses learnable before spread ones."""
     if n < frames:
         raise ValueError(f"{n} frames; the geometry stage needs at least {frames}")
-    edges = np.linspace(0, n, frames + 1)
+    if not 0 < span <= 1:
+        raise ValueError(f"span {span}: the share of the walk the views cover, in (0, 1]")
+    length = min(n, max(frames, round(span * n)))
+    start = rng.randrange(0, n - length + 1) if length < n else 0  # the whole walk draws as it always did
+    edges = np.linspace(start, start + length, frames + 1)
     return [rng.randrange(int(a), max(int(a) + 1, int(b))) for a, b in zip(edges, edges[1:])]
 
 
+def epoch_span(epoch: int, epochs: float, span: float, span_from: float | None) -> float:
+    """The share of the walk epoch ``epoch`` (0-based) of ``epochs`` draws its views from: ``span_from`` in the first
+    epoch, growing linearly to ``span`` by the last (``span`` throughout when ``span_from`` is None)."""
+    last = math.ceil(epochs) - 1
+    if span_from is None or last < 1:
+        return span
+    return span_from + (span - span_from) * min(epoch, last) / last
+
+
 class SceneViewsDataset(Dataset):
-    """One sample per (scene bag, epoch draw) of ``frames`` views spread over the walk; ``sample(bag, picks)`` makes
-    it. Unreadable bags come back as :class:`Skipped`, named."""
+    """One sample per (scene bag, epoch draw) of ``frames`` views spread over ``span`` of the walk (the trainer sets
+    ``epoch`` and ``span`` each epoch); ``sample(bag, picks)`` makes it. Unreadable bags come back as
+    :class:`Skipped`, named."""
 
     def __init__(self, bags: list[str], processor, frames: int = 8, seed: int = 0):
         self.bags, self.processor, self.frames, self.seed = bags, processor, frames, seed
-        self.epoch = 0
+        self.epoch, self.span = 0, 1.0
 
     def __len__(self) -> int:
         return len(self.bags)
@@ -136,7 +153,7 @@ class SceneViewsDataset(Dataset):
         try:
             rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
             return {"index": i, "id": Path(bag).parent.name, "file": bag,
-                    **self.sample(bag, lambda n: spread_picks(n, self.frames, rng))}
+                    **self.sample(bag, lambda n: spread_picks(n, self.frames, rng, self.span))}
         except Exception as exc:  # noqa: BLE001 - one unreadable bag is one skipped sample, named
             return Skipped(Path(bag).parent.name, bag, f"{type(exc).__name__}: {exc}")
 
@@ -200,8 +217,9 @@ class GeometryLoss(nn.Module):
 
 
 @torch.no_grad()
-def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: int = 0) -> dict:
-    """How well VGGT recovers the held-out scenes' ground truth: one draw of ``frames`` views per bag.
+def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0) -> dict:
+    """How well VGGT recovers the held-out scenes' ground truth: one draw of ``frames`` views over ``span`` of each
+    bag's walk.
 
     Returns means over views after the first: ``translation_m`` (|t - t*|, metres), ``rotation_deg`` (angle of
     R R*^T), ``fov_deg`` (|fov - fov*|, both axes), and over pixels with depth ``depth_abs_rel`` (|d - d*| / d*)
@@ -213,6 +231,7 @@ def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: in
     vggt = model.vggt.eval()
     device = next(vggt.parameters()).device
     dataset = GeometryDataset(bags, processor, frames, seed)
+    dataset.span = span
     per_view = ("translation_m", "rotation_deg", "fov_deg", "still_translation_m", "still_rotation_deg")
     sums = {k: 0.0 for k in (*per_view, "depth_abs_rel", "depth_delta1")}
     views = pixels = scored = skipped = 0

@@ -31,7 +31,7 @@ from spacemind_ros.train.distributed import (
 )
 from spacemind_ros.train.encoder_cache import EncoderCache, encoder_fingerprint
 from spacemind_ros.train.category_objective import CategoryDataset, CategoryLoss
-from spacemind_ros.train.geometry_objective import GeometryDataset, GeometryLoss, collate_geometry
+from spacemind_ros.train.geometry_objective import GeometryDataset, GeometryLoss, collate_geometry, epoch_span
 from spacemind_ros.train.position_objective import PositionDataset, PositionLoss, baseline_errors
 from spacemind_ros.train.loss_log import LossLog, plot_loss_curve
 from spacemind_ros.train.media import FrameCache
@@ -212,11 +212,14 @@ class Trainer:
         if records and not bags:
             raise ValueError(f"train.objective {self.cfg.train.objective} needs scene bags (data entries of format "
                              "scenes)")
+        t = self.cfg.train
         if self.category or self.position:
             views = CategoryDataset if self.category else PositionDataset
-            return views(bags, self.processor, self.model.tokens_per_frame, self.cfg.train.geometry_frames,
-                         self.cfg.train.seed)
-        return GeometryDataset(bags, self.processor, self.cfg.train.geometry_frames, self.cfg.train.seed)
+            dataset = views(bags, self.processor, self.model.tokens_per_frame, t.geometry_frames, t.seed)
+        else:
+            dataset = GeometryDataset(bags, self.processor, t.geometry_frames, t.seed)
+        dataset.span = t.geometry_span  # the evaluation's; training follows the curriculum (_loader)
+        return dataset
 
     def _note_skipped(self, skipped: list[Skipped], what: str = "samples") -> None:
         for s in skipped:
@@ -283,6 +286,9 @@ class Trainer:
         self.sampler.set_epoch(self.epoch, start_sample)
         if self.dense:
             self.dataset.epoch = self.epoch  # each epoch draws other views of every scene
+            t = self.cfg.train
+            self.dataset.span = epoch_span(self.epoch, self.total_steps / self.steps_per_epoch, t.geometry_span,
+                                           t.geometry_span_from)
         return DataLoader(self.dataset, batch_size=self.cfg.train.micro_batch, sampler=self.sampler,
                           collate_fn=self.collator, num_workers=self.cfg.data.num_workers,
                           generator=torch.Generator().manual_seed(self.cfg.train.seed))  # keeps global RNG untouched
