@@ -55,7 +55,7 @@ SCRIPTS = {  # scripts/X.sh -> what it forwards its arguments to ("pytest": not 
     "test.sh": "pytest",
     "setup.sh": None,
     "build_interfaces.sh": None,  # VENV [PACKAGE_DIR], no flags
-    "experiment_long_geometry.sh": None,  # [RUNS], no flags
+    "experiment_geometry.sh": None,  # RUNS NAME [OVERRIDE...], no flags
 }
 FLAG = re.compile(r"^--?[A-Za-z][\w-]*$")
 SEPARATORS = {"&&", "||", ";", "&"}

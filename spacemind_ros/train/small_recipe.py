@@ -144,17 +144,17 @@ def _scores(result) -> dict:
             "baselines": {n: b.scores for n, b in result.baselines.items()}}
 
 
-def geometry_check(out: Path, heldout: Path, bags: int) -> dict:
+def geometry_check(out: Path, heldout: Path, bags: int, span: float = 1.0) -> dict:
     """VGGT after the geometry stage against its random initialisation and the guess that the camera never moved,
-    on the first ``bags`` held-out scenes."""
+    on the first ``bags`` held-out scenes (views over ``span`` of each walk: 1 = spread over all of it)."""
     from spacemind_ros.model.presets import build_small, load_model
     from spacemind_ros.train.geometry_objective import geometry_scores
     from spacemind_ros.train.readers import read_dataset
 
     records, _, _ = read_dataset({"format": "scenes", "path": str(heldout)})  # bags found as training finds them
     paths = sorted({r.media for r in records})[:bags]
-    trained = geometry_scores(*load_model(out / "1-geometry" / "final"), paths)
-    untrained = geometry_scores(*build_small(), paths)
+    trained = geometry_scores(*load_model(out / "1-geometry" / "final"), paths, span=span)
+    untrained = geometry_scores(*build_small(), paths, span=span)
     # the guess reads the ground truth only: the same for both models
     still = {k: trained.pop(f"still_{k}", None) for k in ("translation_m", "rotation_deg")}
     untrained = {k: v for k, v in untrained.items() if not k.startswith("still_")}
