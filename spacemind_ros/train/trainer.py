@@ -37,6 +37,7 @@ from spacemind_ros.train.loss_log import LossLog, plot_loss_curve
 from spacemind_ros.train.media import FrameCache
 from spacemind_ros.train.model_setup import build_training_model
 from spacemind_ros.train.readers import read_dataset
+from spacemind_ros.train.token_head import TokenHeadLoss
 
 log = logging.getLogger(__name__)
 
@@ -427,7 +428,7 @@ class Trainer:
             if not batch["samples"]:
                 continue
             units += self.loss_units(batch)
-            if self.category or self.position:  # loss and the head's score per token (see the docstring)
+            if isinstance(self.loss_module, TokenHeadLoss):  # loss and the head's score per token (docstring)
                 loss, value, tokens = self.loss_module.evaluate(batch)
                 total, score, scored = total + loss, score + value, scored + tokens
                 continue
