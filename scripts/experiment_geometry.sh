@@ -28,7 +28,9 @@ import json, sys
 from pathlib import Path
 from spacemind_ros.train.small_recipe import geometry_check
 runs, out = Path(sys.argv[1]), Path(sys.argv[2])
-scores = {f"span {span}": geometry_check(out, runs / "scenes/heldout.jsonl", 20, span) for span in (1.0, 0.25)}
+scenes = runs / "scenes"
+scores = {f"span {span}": geometry_check(out, scenes / "heldout.jsonl", 20, span, scenes / "train.jsonl")
+          for span in (1.0, 0.25)}
 (out / "geometry.json").write_text(json.dumps(scores, indent=1) + "\n")
 print(json.dumps(scores, indent=1))
 EOF

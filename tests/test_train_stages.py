@@ -111,6 +111,34 @@ def test_geometry_scores_put_vggt_beside_the_camera_never_moving(scene):
     assert scores["bags"] == 1 and scores["rotation_deg"] >= 0 and 0 < scores["depth_delta1"] < 1
 
 
+def test_the_mean_motion_guess_is_the_training_draws_mean_pose_per_view(scene):
+    """One draw of one scene: its own poses, so the guess is exact on that draw; two draws: their mean by hand."""
+    import random
+
+    from spacemind_ros.model.presets import build_small
+    from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
+    from spacemind_ros.train.geometry_objective import geometry_scores, motion_prior, rotation_angle_deg
+
+    bag = str(scene / "bag")
+    own = motion_prior([bag], frames=4, seed=0, epochs=1)
+    scores = geometry_scores(*build_small(), [bag], frames=4, seed=0, prior=own)
+    assert scores["motion_translation_m"] == pytest.approx(0, abs=1e-5)
+    assert scores["motion_rotation_deg"] == pytest.approx(0, abs=0.05)
+    assert scores["still_rotation_deg"] > 1  # the walk turns
+    draws = [pose_encoding(read_views(bag, spread_picks(12, 4, random.Random(f"0:{e}:0"))))[1:] for e in range(2)]
+    two = motion_prior([bag, str(scene / "missing")], frames=4, seed=0, epochs=2)  # an unreadable bag is left out
+    assert torch.allclose(two.translation, (draws[0][:, :3] + draws[1][:, :3]) / 2, atol=1e-6)
+    rotations = quat_to_mat(torch.stack([d[:, 3:7] for d in draws]))  # the mean rotation lies between the two
+    between = [rotation_angle_deg(two.rotation @ r.mT) for r in rotations]
+    halfway = rotation_angle_deg(rotations[0] @ rotations[1].mT) / 2
+    assert torch.allclose(between[0], halfway, atol=0.1) and torch.allclose(between[1], halfway, atol=0.1)
+    assert torch.allclose(two.rotation @ two.rotation.mT, torch.eye(3).expand(3, 3, 3), atol=1e-5)
+    with pytest.raises(ValueError, match="motion prior of 4 views"):
+        geometry_scores(*build_small(), [bag], frames=5, prior=own)
+    with pytest.raises(ValueError, match="none of the 1 bags"):
+        motion_prior([str(scene / "missing")])
+
+
 def test_spread_picks_cover_the_walk_or_a_stretch_of_it():
     import random
 

@@ -82,6 +82,8 @@ class TrainSection:
                                  "the walk")
     geometry_span: float = _f(1.0, "share of the walk those views are spread over: a random stretch that long (1 = the "
                                    "whole walk; the held-out evaluation uses it too)")
+    depth_weight: float = _f(1.0, "the geometry objective's weight of the depth loss beside the camera loss (0 = "
+                                  "cameras alone)")
     geometry_span_from: float | None = _f(None, "a curriculum: the span of the first epoch, growing linearly to "
                                                 "geometry_span by the last (views close in time overlap, so their "
                                                 "relative poses are learnt first); null = geometry_span throughout")
@@ -127,6 +129,8 @@ class TrainConfig:
                              f"{', '.join(TRAINABLE_PARTS)}")
         if self.train.objective not in OBJECTIVES:
             raise ValueError(f"train.objective {self.train.objective!r}: choose from {', '.join(OBJECTIVES)}")
+        if self.train.depth_weight < 0:
+            raise ValueError(f"train.depth_weight {self.train.depth_weight}: a weight, at least 0")
         for name in ("geometry_span", "geometry_span_from"):
             value = getattr(self.train, name)
             if value is not None and not 0 < value <= 1:

@@ -216,8 +216,39 @@ class GeometryLoss(nn.Module):
         return (conf * err - CONF_WEIGHT * torch.log(conf))[valid].mean()
 
 
+@dataclass
+class MotionPrior:
+    """The mean pose of each view of a sample relative to the first, over training draws: what a VGGT that learnt
+    how the walks move, and nothing of what the frames show, would answer."""
+    translation: torch.Tensor  # [S - 1, 3] metres
+    rotation: torch.Tensor  # [S - 1, 3, 3] the rotations' chordal mean
+
+
+def motion_prior(bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0, epochs: int = 2) -> MotionPrior:
+    """The mean pose encoding per view over ``epochs`` draws of each of ``bags`` (the geometry stage's draws; bags
+    that cannot be read are left out). Raises ValueError when none can."""
+    from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
+
+    draws = []
+    for epoch in range(epochs):
+        for i, bag in enumerate(bags):
+            rng = random.Random(f"{seed}:{epoch}:{i}")
+            try:
+                draws.append(pose_encoding(read_views(bag, lambda n: spread_picks(n, frames, rng, span)))[1:])
+            except Exception:  # noqa: BLE001 - an unreadable bag is left out, as the stage skips it
+                continue
+    if not draws:
+        raise ValueError(f"none of the {len(bags)} bags could be read for the motion prior")
+    encodings = torch.stack(draws)  # [N, S - 1, 9]
+    u, _, vt = torch.linalg.svd(quat_to_mat(encodings[..., 3:7]).mean(0))
+    flip = torch.ones(len(u), 3)
+    flip[:, 2] = torch.det(u @ vt)  # the nearest rotation, not a reflection
+    return MotionPrior(encodings[..., :3].mean(0), u @ torch.diag_embed(flip) @ vt)
+
+
 @torch.no_grad()
-def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0) -> dict:
+def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0,
+                    prior: MotionPrior | None = None) -> dict:
     """How well VGGT recovers the held-out scenes' ground truth: one draw of ``frames`` views over ``span`` of each
     bag's walk.
 
@@ -225,14 +256,18 @@ def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: in
     R R*^T), ``fov_deg`` (|fov - fov*|, both axes), and over pixels with depth ``depth_abs_rel`` (|d - d*| / d*)
     and ``depth_delta1`` (share with max(d/d*, d*/d) < 1.25); ``bags`` scored and ``skipped``; and what the guess
     that the camera never moved scores on the same views (``still_translation_m`` |t*|, ``still_rotation_deg`` the
-    angle of R*): a VGGT near those has not learnt the views' relative poses."""
+    angle of R*); with a training ``prior``, what it scores (``motion_translation_m``, ``motion_rotation_deg``).
+    A VGGT no better than those has not learnt the views' relative poses from the frames."""
     from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
 
+    if prior is not None and len(prior.translation) != frames - 1:
+        raise ValueError(f"a motion prior of {len(prior.translation) + 1} views for {frames}-view samples")
     vggt = model.vggt.eval()
     device = next(vggt.parameters()).device
     dataset = GeometryDataset(bags, processor, frames, seed)
     dataset.span = span
-    per_view = ("translation_m", "rotation_deg", "fov_deg", "still_translation_m", "still_rotation_deg")
+    per_view = ("translation_m", "rotation_deg", "fov_deg", "still_translation_m", "still_rotation_deg",
+                *(("motion_translation_m", "motion_rotation_deg") if prior is not None else ()))
     sums = {k: 0.0 for k in (*per_view, "depth_abs_rel", "depth_delta1")}
     views = pixels = scored = skipped = 0
     for i in range(len(dataset)):
@@ -247,6 +282,9 @@ def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: in
         sums["rotation_deg"] += float(rotation_angle_deg(quat_to_mat(pred[:, 3:7]) @ true_rotation.mT).sum())
         sums["still_translation_m"] += float(true[:, :3].norm(dim=-1).sum())
         sums["still_rotation_deg"] += float(rotation_angle_deg(true_rotation).sum())
+        if prior is not None:
+            sums["motion_translation_m"] += float((prior.translation - true[:, :3]).norm(dim=-1).sum())
+            sums["motion_rotation_deg"] += float(rotation_angle_deg(prior.rotation @ true_rotation.mT).sum())
         sums["fov_deg"] += float(torch.rad2deg((pred[:, 7:] - true[:, 7:]).abs()).mean(-1).sum())
         views += len(true)
         if out.depth is not None:

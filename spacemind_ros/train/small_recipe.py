@@ -43,6 +43,7 @@ CONFIG_DIR = ROOT / "config" / "train"
 LADDER = ("none", "shallow", "token_weight", "geometric_bias", "full")
 SCENES = dict(seed=1000, count=400, size="160x120", frames=64, fps=4.0, heldout_fraction=0.1)
 QUICK_SCENES = dict(SCENES, count=6, frames=24)
+MOTION_PRIOR_BAGS = 120  # training scenes whose draws make the geometry check's mean-motion guess (two draws each)
 FIT_SAMPLE_EVERY = 25  # the training questions scored for the fit: every 25th (305 of 7,617)
 CHECKS = ("blind", "shuffle", "single", "camera_noise:2", "camera_noise:5")  # the paper's robustness checks
 # what each comparison's plot shows
@@ -144,23 +145,30 @@ def _scores(result) -> dict:
             "baselines": {n: b.scores for n, b in result.baselines.items()}}
 
 
-def geometry_check(out: Path, heldout: Path, bags: int, span: float = 1.0) -> dict:
-    """VGGT after the geometry stage against its random initialisation and the guess that the camera never moved,
-    on the first ``bags`` held-out scenes (views over ``span`` of each walk: 1 = spread over all of it)."""
+def geometry_check(out: Path, heldout: Path, bags: int, span: float = 1.0, train: Path | None = None) -> dict:
+    """VGGT after the geometry stage against its random initialisation, the guess that the camera never moved and,
+    given the ``train`` questions, the training draws' mean motion per view, on the first ``bags`` held-out scenes
+    (views over ``span`` of each walk: 1 = spread over all of it)."""
     from spacemind_ros.model.presets import build_small, load_model
-    from spacemind_ros.train.geometry_objective import geometry_scores
+    from spacemind_ros.train.geometry_objective import geometry_scores, motion_prior
     from spacemind_ros.train.readers import read_dataset
 
-    records, _, _ = read_dataset({"format": "scenes", "path": str(heldout)})  # bags found as training finds them
-    paths = sorted({r.media for r in records})[:bags]
-    trained = geometry_scores(*load_model(out / "1-geometry" / "final"), paths, span=span)
+    def scene_bags(questions: Path) -> list[str]:
+        records, _, _ = read_dataset({"format": "scenes", "path": str(questions)})  # bags found as training finds them
+        return sorted({r.media for r in records})
+
+    paths = scene_bags(heldout)[:bags]
+    prior = motion_prior(scene_bags(train)[:MOTION_PRIOR_BAGS], span=span) if train else None
+    trained = geometry_scores(*load_model(out / "1-geometry" / "final"), paths, span=span, prior=prior)
     untrained = geometry_scores(*build_small(), paths, span=span)
-    # the guess reads the ground truth only: the same for both models
-    still = {k: trained.pop(f"still_{k}", None) for k in ("translation_m", "rotation_deg")}
+    # the guesses read the ground truth only: the same for both models
+    guesses = {name: {k: trained.pop(f"{prefix}_{k}") for k in ("translation_m", "rotation_deg")}
+               for name, prefix in (("camera_still", "still"), ("mean_motion", "motion"))
+               if prior is not None or name == "camera_still"}
     untrained = {k: v for k, v in untrained.items() if not k.startswith("still_")}
-    log.info("VGGT on %d held-out scenes: trained %s, at initialisation %s, the camera never moving %s", len(paths),
-             trained, untrained, still)
-    return {"trained": trained, "initialisation": untrained, "camera_still": still}
+    log.info("VGGT on %d held-out scenes: trained %s, at initialisation %s, guesses %s", len(paths), trained,
+             untrained, guesses)
+    return {"trained": trained, "initialisation": untrained, **guesses}
 
 
 def install(final: Path, dest: Path, recipe: dict) -> Path:
@@ -257,7 +265,7 @@ def main(argv=None) -> int:
     keys = ("seconds", "steps", "samples_seen", "train_samples", "eval_loss", "eval_score", "note")
     result["stages"] = {n: {**{k: s[k] for k in keys if k in s}, "seed": configs[n].train.seed}
                         for n, s in summaries.items()}
-    result["geometry"] = geometry_check(out, heldout, 2 if args.quick else 20)
+    result["geometry"] = geometry_check(out, heldout, 2 if args.quick else 20, train=prior)
     res = evaluate(final, heldout, out / "eval" / "full", frames, limit, prior_from=prior)
     result["heldout"] = _scores(res)
     sample = training_sample(out / "scenes")

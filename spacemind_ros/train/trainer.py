@@ -125,7 +125,8 @@ class Trainer:
         if t.gradient_checkpointing:
             self.model.base.model.language_model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.loss_module = (GeometryLoss(self.model) if self.geometry else CategoryLoss(self.model) if self.category
+        self.loss_module = (GeometryLoss(self.model, t.depth_weight) if self.geometry
+                            else CategoryLoss(self.model) if self.category
                             else PositionLoss(self.model) if self.position else AnswerLoss(self.model, self.use_cgmf))
         self.ddp = self.loss_module
         if self.dist.distributed:
