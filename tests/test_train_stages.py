@@ -214,8 +214,9 @@ def test_geometry_stage_runs_and_saves_the_trained_vggt(scene, tmp_path, monkeyp
         "model.preset=small", "model.trainable=[vggt]", "model.cgmf_variant=none", "train.objective=geometry",
         "train.geometry_frames=3", f"data.train={data}", f"data.eval={data}", "train.global_batch=1",
         "train.max_steps=2", "train.lr=1e-3", f"output.dir='{tmp_path}'", "output.progress_bar=false",
-        "output.save_every=0", "output.tensorboard=false", "train.geometry_span_from=0.5"])
+        "output.save_every=0", "output.tensorboard=false", "train.geometry_span_from=0.5", "train.depth_weight=0.5"])
     trainer = Trainer(config)
+    assert trainer.loss_module.depth_weight == 0.5
     before = {n: p.detach().clone() for n, p in trainer.model.vggt.named_parameters()}
     summary = trainer.fit()
     assert summary["steps"] == 2 and summary["skipped"] == 0 and np.isfinite(summary["eval_loss"])
