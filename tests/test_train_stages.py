@@ -89,6 +89,28 @@ def test_pose_encoding_and_depth_follow_the_scene(scene):
     assert padded.shape == (56, 56) and (padded[:7] == 0).all()  # white padding has no depth
 
 
+def test_point_maps_put_each_pixel_in_the_first_camera_frame(scene):
+    from spacemind_ros.model.presets import build_small
+    from spacemind_ros.train.geometry_objective import point_maps
+
+    views = read_views(scene / "bag", [0, 5, 11])
+    points = point_maps(views)
+    assert points.shape == (3, 48, 64, 3) and points.dtype == np.float32
+    assert np.allclose(points[0, ..., 2], views[0].depth)  # the first camera is the frame: z is its depth
+    v, u, view = 30, 40, views[2]  # one pixel of the third view, by hand
+    d = view.depth[v, u]
+    own = np.array([(u - view.cx) / view.fx * d, (v - view.cy) / view.fy * d, d, 1.0])
+    world = view.world_from_camera @ own
+    assert np.allclose(points[2, v, u], (np.linalg.inv(views[0].world_from_camera) @ world)[:3], atol=1e-4)
+    _, processor = build_small()
+    dataset = GeometryDataset([str(scene / "bag")], processor, frames=3, seed=0)
+    dataset.points = True
+    sample = dataset[0]
+    assert sample["points"].shape == (3, *sample["depth"].shape[1:], 3)  # at the model's input size
+    first = sample["depth"][0] > 0
+    assert torch.allclose(sample["points"][0][first][:, 2], sample["depth"][0][first])
+
+
 def test_geometry_scores_put_vggt_beside_the_camera_never_moving(scene):
     """The still guess is scored on the same views by hand: |t*| is the distance walked from the first view, the
     rotation error the angle turned since it."""
@@ -179,6 +201,14 @@ def test_geometry_loss_is_zero_at_the_truth_and_learns(scene):
     wrong_first = target.clone()
     wrong_first[:, 0] += 5.0  # the first view's pose is the identity by definition: not scored
     assert float(GeometryLoss.camera_loss([wrong_first], target)) == 0.0
+    points, conf = torch.zeros(1, 2, 3, 4, 3), torch.ones(1, 2, 3, 4)
+    valid = torch.ones(1, 2, 3, 4, dtype=torch.bool)
+    assert float(GeometryLoss.point_loss(points, conf, points, valid)) == 0.0  # at the truth, confidence 1
+    moved = points.clone()
+    moved[..., 0] = 2.0  # every point 2 m off along x; the pixels without depth are not scored
+    valid[:, 1] = False
+    assert float(GeometryLoss.point_loss(points, conf, moved, valid)) == pytest.approx(2.0)
+    assert float(GeometryLoss.point_loss(points, 2 * conf, moved, valid)) == pytest.approx(4 - 0.05 * np.log(2))
 
     config = load_config(None, [
         "model.preset=tiny", "model.trainable=[vggt]", "model.cgmf_variant=none", "train.objective=geometry"])
@@ -214,9 +244,11 @@ def test_geometry_stage_runs_and_saves_the_trained_vggt(scene, tmp_path, monkeyp
         "model.preset=small", "model.trainable=[vggt]", "model.cgmf_variant=none", "train.objective=geometry",
         "train.geometry_frames=3", f"data.train={data}", f"data.eval={data}", "train.global_batch=1",
         "train.max_steps=2", "train.lr=1e-3", f"output.dir='{tmp_path}'", "output.progress_bar=false",
-        "output.save_every=0", "output.tensorboard=false", "train.geometry_span_from=0.5", "train.depth_weight=0.5"])
+        "output.save_every=0", "output.tensorboard=false", "train.geometry_span_from=0.5", "train.depth_weight=0.5",
+        "train.point_weight=1"])
     trainer = Trainer(config)
-    assert trainer.loss_module.depth_weight == 0.5
+    assert trainer.loss_module.depth_weight == 0.5 and trainer.model.vggt.point_head is not None  # built to train
+    assert all(p.requires_grad for p in trainer.model.vggt.point_head.parameters())
     before = {n: p.detach().clone() for n, p in trainer.model.vggt.named_parameters()}
     summary = trainer.fit()
     assert summary["steps"] == 2 and summary["skipped"] == 0 and np.isfinite(summary["eval_loss"])
@@ -225,7 +257,13 @@ def test_geometry_stage_runs_and_saves_the_trained_vggt(scene, tmp_path, monkeyp
 
     saved = VGGT.from_pretrained(tmp_path / "final" / "vggt", config=trainer.model.config.vggt)
     changed = [n for n, p in saved.named_parameters() if not torch.equal(p, before[n])]
-    assert any(n.startswith("aggregator.") for n in changed) and any(n.startswith("depth_head.") for n in changed)
+    assert {"aggregator", "depth_head", "point_head"} <= {n.split(".")[0] for n in changed}
+    from spacemind_ros.model.presets import load_model
+    from spacemind_ros.train.geometry_objective import geometry_scores
+
+    model, processor = load_model(tmp_path / "final")  # strictly, point head and all
+    scores = geometry_scores(model, processor, [str(scene / "bag")], frames=3)
+    assert model.vggt.point_head is not None and scores["points_m"] > 0
     assert (tmp_path / "final" / "internvl" / "model.safetensors").is_file()  # small: the encoders travel along
 
 

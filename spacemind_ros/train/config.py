@@ -84,6 +84,9 @@ class TrainSection:
                                    "whole walk; the held-out evaluation uses it too)")
     depth_weight: float = _f(1.0, "the geometry objective's weight of the depth loss beside the camera loss (0 = "
                                   "cameras alone)")
+    point_weight: float = _f(0.0, "the geometry objective's weight of VGGT's point-map loss (each pixel's 3D point in "
+                                  "the first view's camera frame, from the scenes' depth and poses); above 0 builds "
+                                  "the point head where the model has none")
     geometry_span_from: float | None = _f(None, "a curriculum: the span of the first epoch, growing linearly to "
                                                 "geometry_span by the last (views close in time overlap, so their "
                                                 "relative poses are learnt first); null = geometry_span throughout")
@@ -129,8 +132,9 @@ class TrainConfig:
                              f"{', '.join(TRAINABLE_PARTS)}")
         if self.train.objective not in OBJECTIVES:
             raise ValueError(f"train.objective {self.train.objective!r}: choose from {', '.join(OBJECTIVES)}")
-        if self.train.depth_weight < 0:
-            raise ValueError(f"train.depth_weight {self.train.depth_weight}: a weight, at least 0")
+        for name in ("depth_weight", "point_weight"):
+            if getattr(self.train, name) < 0:
+                raise ValueError(f"train.{name} {getattr(self.train, name)}: a weight, at least 0")
         for name in ("geometry_span", "geometry_span_from"):
             value = getattr(self.train, name)
             if value is not None and not 0 < value <= 1:

@@ -8,7 +8,9 @@ the scenes are metric, and what SpaceMind asks of VGGT's tokens afterwards (dist
 
 Losses (per sample, averaged): camera, L1 on the pose encoding of every camera-head iteration weighted 0.6^(n-i)
 (VGGT's weighting), the first view excluded (its pose is the identity by definition); depth, the confidence-weighted
-L1 of VGGT's depth head (``conf * |d - d*| - 0.05 log conf`` over pixels with depth)."""
+L1 of VGGT's depth head (``conf * |d - d*| - 0.05 log conf`` over pixels with depth); optionally the point map, the
+same form on the distance between the point head's and the true 3D point of each pixel in the first camera's frame
+(for every view after the first, a target at every pixel that only the views' relative poses can meet)."""
 from __future__ import annotations
 
 import math
@@ -161,15 +163,39 @@ class SceneViewsDataset(Dataset):
         raise NotImplementedError
 
 
+def point_maps(views: list[GeometryView]) -> np.ndarray:
+    """``[S, H, W, 3]``: each pixel's 3D point in the first view's camera frame (VGGT's world: OpenCV axes, metres),
+    from its depth; pixels without depth give the first camera's centre (their depth, 0, marks them)."""
+    from spacemind_ros.geometry.unproject import unproject_depth
+
+    first_from_world = np.linalg.inv(views[0].world_from_camera)
+    intrinsics = np.stack([np.array([[v.fx, 0, v.cx], [0, v.fy, v.cy], [0, 0, 1]]) for v in views])
+    first_from_camera = np.stack([first_from_world @ v.world_from_camera for v in views])
+    points = unproject_depth(np.stack([v.depth for v in views]), intrinsics, first_from_camera)
+    depthless = np.stack([v.depth for v in views]) <= 0
+    points[depthless] = 0.0
+    return points.astype(np.float32)
+
+
 class GeometryDataset(SceneViewsDataset):
-    """``{"images": [S, 3, H, W], "pose_enc": [S, 9], "depth": [S, H, W]}`` per scene and epoch draw."""
+    """``{"images": [S, 3, H, W], "pose_enc": [S, 9], "depth": [S, H, W]}`` per scene and epoch draw, and with
+    ``points`` set, ``"points": [S, H, W, 3]`` (``point_maps`` at the model's input size)."""
+
+    points = False
 
     def sample(self, bag: str, picks: Callable[[int], Sequence[int]]) -> dict:
         views = read_views(bag, picks)
         cfg = self.processor.config
-        depth = torch.stack([resize_depth(v.depth, cfg.vggt_preprocess_mode, cfg.vggt_image_size) for v in views])
-        return {"images": self.processor.vggt_pixels([v.rgb for v in views]), "pose_enc": pose_encoding(views),
-                "depth": depth}
+
+        def resize(a: np.ndarray) -> torch.Tensor:
+            return resize_depth(a, cfg.vggt_preprocess_mode, cfg.vggt_image_size)
+
+        out = {"images": self.processor.vggt_pixels([v.rgb for v in views]), "pose_enc": pose_encoding(views),
+               "depth": torch.stack([resize(v.depth) for v in views])}
+        if self.points:  # each coordinate resized like depth (nearest): the same pixels keep their points
+            out["points"] = torch.stack([torch.stack([resize(np.ascontiguousarray(m[..., k])) for k in range(3)], -1)
+                                         for m in point_maps(views)])
+        return out
 
 
 def collate_geometry(items: list) -> dict:
@@ -180,9 +206,9 @@ def collate_geometry(items: list) -> dict:
 class GeometryLoss(nn.Module):
     """What the trainer wraps for the geometry stage: a batch of scenes' views -> camera + depth loss summed over scenes (scalar)."""
 
-    def __init__(self, model, depth_weight: float = 1.0):
+    def __init__(self, model, depth_weight: float = 1.0, point_weight: float = 0.0):
         super().__init__()
-        self.model, self.depth_weight = model, depth_weight
+        self.model, self.depth_weight, self.point_weight = model, depth_weight, point_weight
 
     def forward(self, batch: dict | None, features=None) -> torch.Tensor:
         vggt = self.model.vggt
@@ -197,6 +223,12 @@ class GeometryLoss(nn.Module):
             if out.depth is not None and self.depth_weight:
                 total = total + self.depth_weight * self.depth_loss(out.depth[..., 0], out.depth_conf,
                                                                     s["depth"].to(device)[None])
+            if self.point_weight:
+                if out.world_points is None:
+                    raise ValueError("the point-map loss needs VGGT's point head (the trainer builds it)")
+                total = total + self.point_weight * self.point_loss(out.world_points, out.world_points_conf,
+                                                                    s["points"].to(device)[None],
+                                                                    s["depth"].to(device)[None] > 0)
         return total  # summed over samples: the trainer divides by the global batch's samples
 
     @staticmethod
@@ -206,6 +238,16 @@ class GeometryLoss(nn.Module):
         for i, pred in enumerate(pose_enc_list):
             loss = loss + ITERATION_GAMMA ** (n - 1 - i) * (pred[:, 1:] - target[:, 1:]).abs().mean()
         return loss
+
+    @staticmethod
+    def point_loss(points: torch.Tensor, conf: torch.Tensor, target: torch.Tensor,
+                   valid: torch.Tensor) -> torch.Tensor:
+        """Confidence-weighted distance (metres) between predicted and true points ``[B, S, H, W, 3]`` over the
+        ``valid`` pixels, the depth loss's form."""
+        if not valid.any():
+            return points.sum() * 0.0
+        err = (points - target).norm(dim=-1)
+        return (conf * err - CONF_WEIGHT * torch.log(conf))[valid].mean()
 
     @staticmethod
     def depth_loss(depth: torch.Tensor, conf: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -257,7 +299,9 @@ def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: in
     and ``depth_delta1`` (share with max(d/d*, d*/d) < 1.25); ``bags`` scored and ``skipped``; and what the guess
     that the camera never moved scores on the same views (``still_translation_m`` |t*|, ``still_rotation_deg`` the
     angle of R*); with a training ``prior``, what it scores (``motion_translation_m``, ``motion_rotation_deg``).
-    A VGGT no better than those has not learnt the views' relative poses from the frames."""
+    A VGGT no better than those has not learnt the views' relative poses from the frames. With a point head,
+    ``points_m``: the mean distance between predicted and true 3D points in the first camera's frame over the
+    pixels with depth of the views after the first."""
     from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
 
     if prior is not None and len(prior.translation) != frames - 1:
@@ -265,17 +309,18 @@ def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: in
     vggt = model.vggt.eval()
     device = next(vggt.parameters()).device
     dataset = GeometryDataset(bags, processor, frames, seed)
-    dataset.span = span
+    dataset.span, dataset.points = span, vggt.point_head is not None
     per_view = ("translation_m", "rotation_deg", "fov_deg", "still_translation_m", "still_rotation_deg",
                 *(("motion_translation_m", "motion_rotation_deg") if prior is not None else ()))
     sums = {k: 0.0 for k in (*per_view, "depth_abs_rel", "depth_delta1")}
-    views = pixels = scored = skipped = 0
+    views = pixels = point_pixels = scored = skipped = 0
+    points_m = 0.0
     for i in range(len(dataset)):
         s = dataset[i]
         if isinstance(s, Skipped):
             skipped += 1
             continue
-        out = vggt(s["images"].to(device)[None], autocast_dtype=model.vggt_autocast, dense=vggt.depth_head is not None)
+        out = vggt(s["images"].to(device)[None], autocast_dtype=model.vggt_autocast, dense=vggt.has_dense_heads)
         pred, true = out.pose_enc[0, 1:].float().cpu(), s["pose_enc"][1:]
         sums["translation_m"] += float((pred[:, :3] - true[:, :3]).norm(dim=-1).sum())
         true_rotation = quat_to_mat(true[:, 3:7])
@@ -294,11 +339,17 @@ def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: in
             ratio = torch.maximum(d / t.clamp_min(1e-6), t / d.clamp_min(1e-6))[valid]
             sums["depth_delta1"] += float((ratio < 1.25).sum())
             pixels += int(valid.sum())
+        if out.world_points is not None:
+            valid = s["depth"][1:] > 0
+            points_m += float((out.world_points[0, 1:].float().cpu() - s["points"][1:]).norm(dim=-1)[valid].sum())
+            point_pixels += int(valid.sum())
         scored += 1
     out = {k: (v / views if k in per_view else v / max(pixels, 1))
            for k, v in sums.items()} if views else {}
     if not pixels:
         out.pop("depth_abs_rel", None), out.pop("depth_delta1", None)
+    if point_pixels:
+        out["points_m"] = points_m / point_pixels
     return {**{k: round(v, 4) for k, v in out.items()}, "bags": scored, "skipped": skipped}
 
 

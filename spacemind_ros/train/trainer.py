@@ -121,11 +121,14 @@ class Trainer:
         self.category = t.objective == "category"
         self.position = t.objective == "position"
         self.dense = self.geometry or self.category or self.position  # scene bags' views and labels, no QA
+        if self.geometry and t.point_weight and self.model.vggt.point_head is None:
+            self.model.vggt.add_dense_heads()  # a fresh point head, trained and saved with VGGT
+            self.model.vggt.point_head.requires_grad_("vggt" in config.model.trainable)
         self.train_vision = "vision" in config.model.trainable
         if t.gradient_checkpointing:
             self.model.base.model.language_model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.loss_module = (GeometryLoss(self.model, t.depth_weight) if self.geometry
+        self.loss_module = (GeometryLoss(self.model, t.depth_weight, t.point_weight) if self.geometry
                             else CategoryLoss(self.model) if self.category
                             else PositionLoss(self.model) if self.position else AnswerLoss(self.model, self.use_cgmf))
         self.ddp = self.loss_module
@@ -220,6 +223,7 @@ class Trainer:
             dataset = views(bags, self.processor, self.model.tokens_per_frame, t.geometry_frames, t.seed)
         else:
             dataset = GeometryDataset(bags, self.processor, t.geometry_frames, t.seed)
+            dataset.points = t.point_weight > 0
         dataset.span = t.geometry_span  # the evaluation's; training follows the curriculum (_loader)
         return dataset
 
