@@ -38,6 +38,7 @@ EOF
 # Stages 2 and 3 leave VGGT untouched: their output with the new VGGT is what they give after it.
 if [ ! -d "$E/3-category/final" ]; then
   mkdir -p "$E/3-category"
+  rm -rf "$E/3-category/final.tmp"  # left by an interrupted run
   cp -r "$R/3-category/final" "$E/3-category/final.tmp"
   rm -rf "$E/3-category/final.tmp/trainer_state" "$E/3-category/final.tmp/vggt"
   cp -r "$E/1-geometry/final/vggt" "$E/3-category/final.tmp/vggt"
@@ -58,7 +59,9 @@ qa() {
 pids=()
 done_in "$E/5-qa" || { qa output.dir="$E/5-qa" & pids+=($!); }
 done_in "$E/5-qa-blind" || { qa data.blank_frames=true output.dir="$E/5-qa-blind" & pids+=($!); }
-for pid in "${pids[@]}"; do wait "$pid"; done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done  # both finish before a failure stops the script
+[ "$failed" = 0 ]
 for run in 5-qa 5-qa-blind; do
   .venv/bin/spacemind-eval run --questions "$R/scenes/heldout.jsonl" --model "$E/$run/final" --frames 8 \
     --out "$E/eval/$run" --prior-from "$R/scenes/train.jsonl" --quiet

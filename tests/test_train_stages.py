@@ -102,6 +102,12 @@ def test_point_maps_put_each_pixel_in_the_first_camera_frame(scene):
     own = np.array([(u - view.cx) / view.fx * d, (v - view.cy) / view.fy * d, d, 1.0])
     world = view.world_from_camera @ own
     assert np.allclose(points[2, v, u], (np.linalg.inv(views[0].world_from_camera) @ world)[:3], atol=1e-4)
+    from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
+
+    enc = pose_encoding(views)  # VGGT's own cameras take every view's points back to its depth
+    for i, view in enumerate(views):
+        own = points[i].reshape(-1, 3) @ quat_to_mat(enc[i, 3:7]).numpy().T + enc[i, :3].numpy()
+        assert np.allclose(own[:, 2], view.depth.ravel(), atol=1e-3)
     _, processor = build_small()
     dataset = GeometryDataset([str(scene / "bag")], processor, frames=3, seed=0)
     dataset.points = True
@@ -187,6 +193,7 @@ def test_the_span_grows_from_close_to_spread_views():
 
     assert [epoch_span(e, 5, 1.0, 0.2) for e in range(5)] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
     assert epoch_span(7, 5, 1.0, 0.2) == 1.0  # past the last epoch (max_steps) it stays at the span
+    assert all(epoch_span(n - 1, n, 1.0, 0.2) == 1.0 for n in range(2, 30))  # exactly: 1 + 1e-16 is no span
     assert epoch_span(0, 4.5, 0.5, 0.25) == 0.25 and epoch_span(4, 4.5, 0.5, 0.25) == 0.5  # a part epoch counts
     assert epoch_span(3, 5, 0.6, None) == 0.6 and epoch_span(0, 1, 1.0, 0.2) == 1.0  # no curriculum
     with pytest.raises(ValueError, match="geometry_span_from"):
@@ -205,7 +212,8 @@ def test_geometry_loss_is_zero_at_the_truth_and_learns(scene):
     valid = torch.ones(1, 2, 3, 4, dtype=torch.bool)
     assert float(GeometryLoss.point_loss(points, conf, points, valid)) == 0.0  # at the truth, confidence 1
     moved = points.clone()
-    moved[..., 0] = 2.0  # every point 2 m off along x; the pixels without depth are not scored
+    moved[..., 0] = 2.0  # every point 2 m off along x; the pixels without depth (50 m off) are not scored
+    moved[:, 1] = 50.0
     valid[:, 1] = False
     assert float(GeometryLoss.point_loss(points, conf, moved, valid)) == pytest.approx(2.0)
     assert float(GeometryLoss.point_loss(points, 2 * conf, moved, valid)) == pytest.approx(4 - 0.05 * np.log(2))
@@ -265,6 +273,23 @@ def test_geometry_stage_runs_and_saves_the_trained_vggt(scene, tmp_path, monkeyp
     scores = geometry_scores(model, processor, [str(scene / "bag")], frames=3)
     assert model.vggt.point_head is not None and scores["points_m"] > 0
     assert (tmp_path / "final" / "internvl" / "model.safetensors").is_file()  # small: the encoders travel along
+
+
+def test_the_heads_train_exactly_when_their_loss_counts(scene, tmp_path):
+    """The tiny preset has no DPT heads: point maps alone build both and train only the point head (DDP refuses
+    parameters that never get a gradient); with VGGT frozen neither trains."""
+    data = scene_data(scene, tmp_path)
+    common = ["model.preset=tiny", "model.cgmf_variant=none", "train.objective=geometry", f"data.train={data}",
+              "train.depth_weight=0", "train.point_weight=1", "train.global_batch=1", f"output.dir='{tmp_path}'",
+              "output.tensorboard=false"]
+    trainer = Trainer(load_config(None, common + ["model.trainable=[vggt]"]))
+    vggt = trainer.model.vggt
+    assert all(p.requires_grad for p in vggt.point_head.parameters())
+    assert not any(p.requires_grad for p in vggt.depth_head.parameters())
+    trained = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert {id(p) for p in vggt.point_head.parameters()} <= trained
+    frozen = Trainer(load_config(None, common + ["model.trainable=[cgmf]", "model.cgmf_variant=full"])).model.vggt
+    assert not any(p.requires_grad for p in frozen.point_head.parameters())
 
 
 def test_a_fresh_cgmf_variant_on_a_stage_without_cgmf(tmp_path):

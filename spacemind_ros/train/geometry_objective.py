@@ -129,13 +129,19 @@ def spread_picks(n: int, frames: int, rng: random.Random, span: float = 1.0) -> 
     return [rng.randrange(int(a), max(int(a) + 1, int(b))) for a, b in zip(edges, edges[1:])]
 
 
+def draw(seed: int, epoch: int, index: int, frames: int, span: float = 1.0) -> Callable[[int], list[int]]:
+    """The views of sample ``index`` in ``epoch``: a function of the walk's frame count, seeded by all three."""
+    rng = random.Random(f"{seed}:{epoch}:{index}")
+    return lambda n: spread_picks(n, frames, rng, span)
+
+
 def epoch_span(epoch: int, epochs: float, span: float, span_from: float | None) -> float:
     """The share of the walk epoch ``epoch`` (0-based) of ``epochs`` draws its views from: ``span_from`` in the first
     epoch, growing linearly to ``span`` by the last (``span`` throughout when ``span_from`` is None)."""
     last = math.ceil(epochs) - 1
-    if span_from is None or last < 1:
+    if span_from is None or epoch >= last:  # exactly the span at the end (the interpolation can overshoot 1)
         return span
-    return span_from + (span - span_from) * min(epoch, last) / last
+    return span_from + (span - span_from) * epoch / last
 
 
 class SceneViewsDataset(Dataset):
@@ -153,9 +159,8 @@ class SceneViewsDataset(Dataset):
     def __getitem__(self, i: int):
         bag = self.bags[i]
         try:
-            rng = random.Random(f"{self.seed}:{self.epoch}:{i}")
             return {"index": i, "id": Path(bag).parent.name, "file": bag,
-                    **self.sample(bag, lambda n: spread_picks(n, self.frames, rng, self.span))}
+                    **self.sample(bag, draw(self.seed, self.epoch, i, self.frames, self.span))}
         except Exception as exc:  # noqa: BLE001 - one unreadable bag is one skipped sample, named
             return Skipped(Path(bag).parent.name, bag, f"{type(exc).__name__}: {exc}")
 
@@ -204,7 +209,8 @@ def collate_geometry(items: list) -> dict:
 
 
 class GeometryLoss(nn.Module):
-    """What the trainer wraps for the geometry stage: a batch of scenes' views -> camera + depth loss summed over scenes (scalar)."""
+    """What the trainer wraps for the geometry stage: a batch of scenes' views -> camera + weighted depth and point-map
+    losses, summed over scenes (scalar). The DPT heads run only when their loss counts."""
 
     def __init__(self, model, depth_weight: float = 1.0, point_weight: float = 0.0):
         super().__init__()
@@ -218,7 +224,8 @@ class GeometryLoss(nn.Module):
         total = 0.0
         for s in batch["samples"]:
             images = s["images"].to(device)[None]
-            out = vggt(images, layers=(-1,), autocast_dtype=self.model.vggt_autocast, dense=True)
+            out = vggt(images, layers=(-1,), autocast_dtype=self.model.vggt_autocast,
+                       dense=bool(self.depth_weight or self.point_weight))
             total = total + self.camera_loss(out.pose_enc_list, s["pose_enc"].to(device)[None])
             if out.depth is not None and self.depth_weight:
                 total = total + self.depth_weight * self.depth_loss(out.depth[..., 0], out.depth_conf,
@@ -267,16 +274,15 @@ class MotionPrior:
 
 
 def motion_prior(bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0, epochs: int = 2) -> MotionPrior:
-    """The mean pose encoding per view over ``epochs`` draws of each of ``bags`` (the geometry stage's draws; bags
-    that cannot be read are left out). Raises ValueError when none can."""
+    """The mean pose encoding per view over ``epochs`` draws of each of ``bags`` (drawn as the geometry stage draws;
+    bags that cannot be read are left out). Raises ValueError when none can."""
     from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
 
     draws = []
     for epoch in range(epochs):
         for i, bag in enumerate(bags):
-            rng = random.Random(f"{seed}:{epoch}:{i}")
             try:
-                draws.append(pose_encoding(read_views(bag, lambda n: spread_picks(n, frames, rng, span)))[1:])
+                draws.append(pose_encoding(read_views(bag, draw(seed, epoch, i, frames, span)))[1:])
             except Exception:  # noqa: BLE001 - an unreadable bag is left out, as the stage skips it
                 continue
     if not draws:

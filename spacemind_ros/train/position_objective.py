@@ -85,15 +85,16 @@ class PositionDataset(PositionTargets):
 
 
 def baseline_errors(train_bags: list[str], heldout_bags: list[str], tokens_per_frame: int, frames: int = 8,
-                    seed: int = 0) -> dict:
+                    seed: int = 0, span: float = 1.0) -> dict:
     """What the position stage's held-out score (mean metres between a token's predicted and true position in the
     first view's frame, the same draw of views as the trainer's evaluation) is without the views' relative poses:
     ``camera still``, each token where its own camera frame puts it (as if the camera had not moved); ``training
     mean``, the training tokens' mean position; ``mean per view``, the training tokens' mean at that view's place in
     the sample (which CGMF, fusing each frame on its own, is not told). {name: metres, "views": n}."""
     def draws(bags):
-        return [s for s in (PositionTargets(bags, None, tokens_per_frame, frames, seed)[i] for i in range(len(bags)))
-                if isinstance(s, dict)]
+        targets = PositionTargets(bags, None, tokens_per_frame, frames, seed)
+        targets.span = span
+        return [s for s in (targets[i] for i in range(len(bags))) if isinstance(s, dict)]
 
     train, heldout = draws(train_bags), draws(heldout_bags)
     if not train or not heldout:

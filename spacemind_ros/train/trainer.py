@@ -121,9 +121,14 @@ class Trainer:
         self.category = t.objective == "category"
         self.position = t.objective == "position"
         self.dense = self.geometry or self.category or self.position  # scene bags' views and labels, no QA
-        if self.geometry and t.point_weight and self.model.vggt.point_head is None:
-            self.model.vggt.add_dense_heads()  # a fresh point head, trained and saved with VGGT
-            self.model.vggt.point_head.requires_grad_("vggt" in config.model.trainable)
+        if self.geometry:
+            vggt = self.model.vggt
+            if t.point_weight and vggt.point_head is None:
+                vggt.add_dense_heads()  # a fresh point head (and depth head where missing), saved with VGGT
+            # a head trains exactly when VGGT trains and its loss counts (DDP wants no parameter without gradient)
+            for head, weight in ((vggt.depth_head, t.depth_weight), (vggt.point_head, t.point_weight)):
+                if head is not None:
+                    head.requires_grad_(bool(weight) and "vggt" in config.model.trainable)
         self.train_vision = "vision" in config.model.trainable
         if t.gradient_checkpointing:
             self.model.base.model.language_model.gradient_checkpointing_enable(
@@ -382,7 +387,7 @@ class Trainer:
         if self.position and eval_loss is not None and self.dist.is_main:  # what the score is worth
             held = self._dataset(self.eval_records[: t.eval_max_samples])
             summary["position_baselines"] = baseline_errors(self.dataset.bags, held.bags, self.model.tokens_per_frame,
-                                                            t.geometry_frames, t.seed)
+                                                            t.geometry_frames, t.seed, t.geometry_span)
         if logger is not None:
             if eval_loss is not None:  # the final evaluation closes the eval curve
                 logger.log({"step": self.step, "eval_loss": eval_loss, "eval_score": self.last_eval_score})
