@@ -176,9 +176,9 @@ def point_maps(views: list[GeometryView]) -> np.ndarray:
     first_from_world = np.linalg.inv(views[0].world_from_camera)
     intrinsics = np.stack([np.array([[v.fx, 0, v.cx], [0, v.fy, v.cy], [0, 0, 1]]) for v in views])
     first_from_camera = np.stack([first_from_world @ v.world_from_camera for v in views])
-    points = unproject_depth(np.stack([v.depth for v in views]), intrinsics, first_from_camera)
-    depthless = np.stack([v.depth for v in views]) <= 0
-    points[depthless] = 0.0
+    depths = np.stack([v.depth for v in views])
+    points = unproject_depth(depths, intrinsics, first_from_camera)
+    points[depths <= 0] = 0.0
     return points.astype(np.float32)
 
 
@@ -251,17 +251,18 @@ class GeometryLoss(nn.Module):
                    valid: torch.Tensor) -> torch.Tensor:
         """Confidence-weighted distance (metres) between predicted and true points ``[B, S, H, W, 3]`` over the
         ``valid`` pixels, the depth loss's form."""
-        if not valid.any():
-            return points.sum() * 0.0
-        err = (points - target).norm(dim=-1)
-        return (conf * err - CONF_WEIGHT * torch.log(conf))[valid].mean()
+        return GeometryLoss.confident_error((points - target).norm(dim=-1), conf, valid)
 
     @staticmethod
     def depth_loss(depth: torch.Tensor, conf: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        valid = target > 0
+        return GeometryLoss.confident_error((depth - target).abs(), conf, target > 0)
+
+    @staticmethod
+    def confident_error(err: torch.Tensor, conf: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """VGGT's confidence-weighted loss ``conf * err - alpha log conf``, averaged over the ``valid`` pixels (0, still
+        attached to the graph, when there are none)."""
         if not valid.any():
-            return depth.sum() * 0.0
-        err = (depth - target).abs()
+            return err.sum() * 0.0
         return (conf * err - CONF_WEIGHT * torch.log(conf))[valid].mean()
 
 

@@ -162,9 +162,9 @@ def geometry_check(out: Path, heldout: Path, bags: int, span: float = 1.0, train
     trained = geometry_scores(*load_model(out / "1-geometry" / "final"), paths, span=span, prior=prior)
     untrained = geometry_scores(*build_small(), paths, span=span)
     # the guesses read the ground truth only: the same for both models
+    prefixes = {"camera_still": "still", **({"mean_motion": "motion"} if prior is not None else {})}
     guesses = {name: {k: trained.pop(f"{prefix}_{k}") for k in ("translation_m", "rotation_deg")}
-               for name, prefix in (("camera_still", "still"), ("mean_motion", "motion"))
-               if prior is not None or name == "camera_still"}
+               for name, prefix in prefixes.items()}
     untrained = {k: v for k, v in untrained.items() if not k.startswith("still_")}
     log.info("VGGT on %d held-out scenes: trained %s, at initialisation %s, guesses %s", len(paths), trained,
              untrained, guesses)
