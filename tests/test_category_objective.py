@@ -72,6 +72,36 @@ def test_category_stage_learns_and_the_head_stays_out_of_the_checkpoint(scene, t
     assert not (tmp_path / "final" / "category_head.safetensors").exists()
 
 
+def test_the_words_head_is_the_llms_class_names_and_the_tokens_learn_towards_them(scene, tmp_path):
+    data = f"[{{format: scenes, path: '{scene / 'q.jsonl'}'}}]"
+    config = load_config(None, [
+        "model.preset=small", "model.trainable=[vision]", "model.cgmf_variant=none", "train.objective=category",
+        "train.category_head=words", "train.geometry_frames=4", f"data.train={data}", f"data.eval={data}",
+        "train.global_batch=1", "train.max_steps=12", "train.lr=3e-3", "train.warmup_ratio=0",
+        f"output.dir='{tmp_path}'", "output.progress_bar=false", "output.tensorboard=false"])
+    trainer = Trainer(config)
+    loss, tok = trainer.loss_module, trainer.processor.tokenizer
+    table = trainer.model.base.get_input_embeddings().weight.detach().float()
+    chair = SEMANTIC_CLASSES.index("chair")
+    (word,) = tok(" chair", add_special_tokens=False)["input_ids"]
+    assert torch.allclose(loss.head.weight[chair], table[word] / table[word].norm(), atol=1e-6)
+    two = tok(" trash can", add_special_tokens=False)["input_ids"]
+    assert len(two) == 2  # a two-word class is the mean of its words
+    mean = table[two].mean(0)
+    assert torch.allclose(loss.head.weight[SEMANTIC_CLASSES.index("trash can")], mean / mean.norm(), atol=1e-6)
+    # A token pointing where the LLM keeps " chair", at any length, is called a chair.
+    logits = loss.head(loss.scale * torch.nn.functional.normalize(37.0 * table[word][None], dim=-1))
+    assert int(logits.argmax()) == chair
+    assert not loss.head.weight.requires_grad and all(p is not loss.head.weight for p in trainer.trainable)
+    assert any(p is loss.scale for p in trainer.trainable)
+    fixed = loss.head.weight.clone()
+    before = trainer.evaluate()
+    summary = trainer.fit()
+    assert summary["eval_loss"] < before and torch.equal(loss.head.weight, fixed)
+    with pytest.raises(ValueError, match="category_head 'word'"):
+        load_config(None, ["train.category_head=word"])
+
+
 def test_a_bag_without_semantic_labels_is_skipped_with_a_reason(tmp_path):
     from spacemind_ros.pipeline.sources import write_image_bag
     from spacemind_ros.scenes import walkthrough_frames

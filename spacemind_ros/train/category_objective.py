@@ -6,6 +6,11 @@ sqrt(tokens per frame) (pixel shuffle keeps that order); its target is the share
 pixels. A linear head on the projected tokens (``[N, M, d_v] -> [N, M, classes]``) is trained with the soft
 cross-entropy against those shares. The head exists only during this stage: the served model never has it.
 
+With the ``words`` head, the head's rows are the LLM's own input embeddings of the class names, fixed, and a token's
+logits are its cosine to each (times a learnt scale, plus a learnt bias): InternViT and the projector learn to put a
+chair's tokens where the LLM keeps the word " chair", as LLaVA's first stage aligns its projector to the LLM's words
+(the LLM's first layer norm sees only a token's direction, so the direction is what is aligned).
+
 A sample is ``frames`` views of one scene's bag, spread over the walk (a seeded draw per epoch), as in the geometry
 stage.
 """
@@ -17,18 +22,32 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from spacemind_ros.train.config import CATEGORY_HEADS
 from spacemind_ros.train.geometry_objective import SceneViewsDataset
 from spacemind_ros.train.token_head import TokenHeadLoss
 
 IMAGE_TOPIC, SEMANTIC_TOPIC = "/camera/image_raw", "/camera/semantic"
 FIRST_OBJECT_CLASS = 3  # SEMANTIC_CLASSES: floor, ceiling, wall, then the object categories
+WORD_SCALE = 10.0  # initial logit scale of the words head: cosines span [-1, 1]
 
 
 def num_classes() -> int:
     from spacemind_ros.scenes.catalog import SEMANTIC_CLASSES
 
     return len(SEMANTIC_CLASSES)
+
+
+def class_word_embeddings(model, tokenizer) -> torch.Tensor:
+    """``[classes, d]`` float32: each class name's mean LLM input embedding, over its tokens as they follow a space
+    in a question (" trash can" is two)."""
+    from spacemind_ros.scenes.catalog import SEMANTIC_CLASSES
+
+    table = model.base.get_input_embeddings().weight
+    rows = [table[tokenizer(" " + name, add_special_tokens=False)["input_ids"]].float().mean(0)
+            for name in SEMANTIC_CLASSES]
+    return torch.stack(rows).detach()
 
 
 def read_labelled_views(bag: str | Path, picks: Sequence[int] | Callable[[int], Sequence[int]]):
@@ -98,14 +117,28 @@ class CategoryDataset(SceneViewsDataset):
 
 class CategoryLoss(TokenHeadLoss):
     """The category stage's head on the projected visual tokens: soft cross-entropy against each token's class shares;
-    scored by the object tokens whose commonest class it names."""
+    scored by the object tokens whose commonest class it names. ``head``: ``linear`` (learnt) or ``words`` (the
+    LLM's class-name embeddings, fixed; needs ``tokenizer``)."""
 
-    def __init__(self, model):
+    def __init__(self, model, head: str = "linear", tokenizer=None):
+        if head not in CATEGORY_HEADS:
+            raise ValueError(f"category head {head!r}: choose from {', '.join(CATEGORY_HEADS)}")
         d_v = model.base.config.text_config.hidden_size  # the projector's output width
         super().__init__(model, d_v, num_classes(), next(model.parameters()).device)
+        self.scale = None
+        if head == "words":
+            if tokenizer is None:
+                raise ValueError("the words head needs the model's tokenizer")
+            with torch.no_grad():
+                self.head.weight.copy_(F.normalize(class_word_embeddings(model, tokenizer), dim=-1))
+            self.head.weight.requires_grad_(False)
+            self.scale = nn.Parameter(torch.tensor(WORD_SCALE, device=self.head.weight.device))
 
     def predict(self, sample: dict) -> torch.Tensor:
-        return self.head(self.model.visual_tokens(sample["pixels"]).to(self.head.weight.dtype))
+        tokens = self.model.visual_tokens(sample["pixels"]).to(self.head.weight.dtype)
+        if self.scale is not None:  # cosine to each class word
+            tokens = self.scale * F.normalize(tokens, dim=-1)
+        return self.head(tokens)
 
     def sample_loss(self, pred: torch.Tensor, sample: dict) -> torch.Tensor:
         return soft_cross_entropy(pred, sample["targets"].to(pred.device))

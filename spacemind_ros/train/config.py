@@ -11,6 +11,7 @@ import yaml
 CGMF_VARIANTS = ("none", "shallow", "token_weight", "geometric_bias", "full")
 TRAINABLE_PARTS = ("cgmf", "lora", "vision", "llm", "vggt")
 OBJECTIVES = ("answer", "geometry", "category", "position")
+CATEGORY_HEADS = ("linear", "words")
 
 
 def _f(default, help: str, **kw):
@@ -87,6 +88,9 @@ class TrainSection:
     point_weight: float = _f(0.0, "the geometry objective's weight of VGGT's point-map loss (each pixel's 3D point in "
                                   "the first view's camera frame, from the scenes' depth and poses); above 0 builds "
                                   "the point head where the model has none")
+    category_head: str = _f("linear", "the category objective's head: linear (learnt) or words (the LLM's own input "
+                                      "embeddings of the class names, fixed: the tokens learn to point where the LLM "
+                                      "keeps each class's word)")
     geometry_span_from: float | None = _f(None, "a curriculum: the span of the first epoch, growing linearly to "
                                                 "geometry_span by the last (views close in time overlap, so their "
                                                 "relative poses are learnt first); null = geometry_span throughout")
@@ -132,6 +136,9 @@ class TrainConfig:
                              f"{', '.join(TRAINABLE_PARTS)}")
         if self.train.objective not in OBJECTIVES:
             raise ValueError(f"train.objective {self.train.objective!r}: choose from {', '.join(OBJECTIVES)}")
+        if self.train.category_head not in CATEGORY_HEADS:
+            raise ValueError(f"train.category_head {self.train.category_head!r}: choose from "
+                             f"{', '.join(CATEGORY_HEADS)}")
         for name in ("depth_weight", "point_weight"):
             if getattr(self.train, name) < 0:
                 raise ValueError(f"train.{name} {getattr(self.train, name)}: a weight, at least 0")
