@@ -79,6 +79,27 @@ def test_unproject_known_pixels():
         unproject_depth(depth, np.eye(3))
 
 
+def test_covisible_share_by_hand():
+    """A camera facing a wall 2 m away, 40x20 px, 90-degree horizontal field of view (fx = 20)."""
+    from spacemind_ros.geometry.covisibility import covisible_share
+
+    K = np.array([[20.0, 0, 19.5], [0, 20, 9.5], [0, 0, 1]])  # principal point at the image's centre
+    wall = np.full((20, 40), 2.0)
+    eye = np.eye(4)
+    assert covisible_share(wall, K, eye, wall, K, eye) == 1.0  # the same view
+    behind = np.diag([-1.0, 1, -1, 1])  # turned 180 degrees about the vertical: the wall is behind it
+    assert covisible_share(wall, K, eye, wall, K, behind) == 0.0
+    # 1 m to the right, facing the same wall: its image starts 10 columns into ours, so our right 30 columns land in it
+    right = np.eye(4)
+    right[0, 3] = 1.0
+    assert covisible_share(wall, K, eye, wall, K, right) == pytest.approx(30 / 40)
+    # The same camera with a box 1 m away filling its left half: the wall behind the box is hidden
+    boxed = wall.copy()
+    boxed[:, :20] = 1.0
+    assert covisible_share(wall, K, eye, boxed, K, eye) == pytest.approx(0.5)
+    assert covisible_share(np.zeros((20, 40)), K, eye, wall, K, eye) == 0.0  # no depth, nothing to share
+
+
 def test_unprojection_round_trips_through_the_reference_cameras():
     """Depth unprojected into the first camera's frame with the reference cameras, then moved back into each
     camera by its extrinsic, has z equal to the depth (float32 rotations are orthonormal to ~1e-7)."""

@@ -179,6 +179,7 @@ def test_the_recipe_runs_in_its_ci_length(tmp_path):
     for guess in ("camera_still", "mean_motion"):
         assert set(geometry[guess]) == {"translation_m", "rotation_deg"} and geometry[guess]["rotation_deg"] >= 0
     assert geometry["camera_still"]["rotation_deg"] > 0
+    assert 0 < geometry["view_overlap"] < 1  # neighbouring views share some of what they show, never all
     assert not any(k.startswith(("still_", "motion_")) for k in geometry["trained"] | geometry["initialisation"])
     assert "overall" in recipe["heldout"]["scores"] and "overall" in recipe["heldout"]["baselines"]["prior"]
     # the fit: the full model and its blind twin on a sample of the questions they trained on

@@ -44,6 +44,11 @@ class GeometryView:
     cx: float  # principal point, pixels (OpenCV: integer pixel centres)
     cy: float
 
+    @property
+    def intrinsic(self) -> np.ndarray:
+        """``[3, 3]`` pixels."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
 
 def read_views(bag: str | Path, picks: Sequence[int] | Callable[[int], Sequence[int]]) -> list[GeometryView]:
     """Views ``picks`` (indices into the image topic's messages, or a function of their count that gives them) of a
@@ -174,7 +179,7 @@ def point_maps(views: list[GeometryView]) -> np.ndarray:
     from spacemind_ros.geometry.unproject import unproject_depth
 
     first_from_world = np.linalg.inv(views[0].world_from_camera)
-    intrinsics = np.stack([np.array([[v.fx, 0, v.cx], [0, v.fy, v.cy], [0, 0, 1]]) for v in views])
+    intrinsics = np.stack([v.intrinsic for v in views])
     first_from_camera = np.stack([first_from_world @ v.world_from_camera for v in views])
     depths = np.stack([v.depth for v in views])
     points = unproject_depth(depths, intrinsics, first_from_camera)
@@ -293,6 +298,25 @@ def motion_prior(bags: list[str], frames: int = 8, seed: int = 0, span: float = 
     flip = torch.ones(len(u), 3)
     flip[:, 2] = torch.det(u @ vt)  # the nearest rotation, not a reflection
     return MotionPrior(encodings[..., :3].mean(0), u @ torch.diag_embed(flip) @ vt)
+
+
+def view_overlap(bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0) -> float:
+    """The mean share of a view's pixels the next view also sees (``covisible_share``, true depth and poses), over
+    consecutive views of one draw of each of ``bags`` (drawn as the geometry stage draws; unreadable bags are left out):
+    how much two neighbouring views give VGGT to match. Raises ValueError when no bag can be read."""
+    from spacemind_ros.geometry.covisibility import covisible_share
+
+    shares = []
+    for i, bag in enumerate(bags):
+        try:
+            views = read_views(bag, draw(seed, 0, i, frames, span))
+        except Exception:  # noqa: BLE001 - an unreadable bag is left out, as the stage skips it
+            continue
+        shares += [covisible_share(a.depth, a.intrinsic, a.world_from_camera, b.depth, b.intrinsic,
+                                   b.world_from_camera) for a, b in zip(views, views[1:])]
+    if not shares:
+        raise ValueError(f"none of the {len(bags)} bags could be read for the views' overlap")
+    return float(np.mean(shares))
 
 
 @torch.no_grad()

@@ -148,9 +148,10 @@ def _scores(result) -> dict:
 def geometry_check(out: Path, heldout: Path, bags: int, span: float = 1.0, train: Path | None = None) -> dict:
     """VGGT after the geometry stage against its random initialisation, the guess that the camera never moved and,
     given the ``train`` questions, the training draws' mean motion per view, on the first ``bags`` held-out scenes
-    (views over ``span`` of each walk: 1 = spread over all of it)."""
+    (views over ``span`` of each walk: 1 = spread over all of it), and how much neighbouring views of those scenes
+    overlap (``view_overlap``)."""
     from spacemind_ros.model.presets import build_small, load_model
-    from spacemind_ros.train.geometry_objective import geometry_scores, motion_prior
+    from spacemind_ros.train.geometry_objective import geometry_scores, motion_prior, view_overlap
     from spacemind_ros.train.readers import read_dataset
 
     def scene_bags(questions: Path) -> list[str]:
@@ -168,7 +169,8 @@ def geometry_check(out: Path, heldout: Path, bags: int, span: float = 1.0, train
     untrained = {k: v for k, v in untrained.items() if not k.startswith("still_")}
     log.info("VGGT on %d held-out scenes: trained %s, at initialisation %s, guesses %s", len(paths), trained,
              untrained, guesses)
-    return {"trained": trained, "initialisation": untrained, **guesses}
+    return {"trained": trained, "initialisation": untrained, **guesses,
+            "view_overlap": round(view_overlap(paths, span=span), 4)}
 
 
 def install(final: Path, dest: Path, recipe: dict) -> Path:
