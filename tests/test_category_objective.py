@@ -94,6 +94,9 @@ def test_the_words_head_is_the_llms_class_names_and_the_tokens_learn_towards_the
     assert int(logits.argmax()) == chair
     assert not loss.head.weight.requires_grad and all(p is not loss.head.weight for p in trainer.trainable)
     assert any(p is loss.scale for p in trainer.trainable)
+    loss(None).backward()  # a rank whose batch was all skipped still touches every trainable weight, head's included
+    assert float(loss.scale.grad) == 0 and loss.head.bias.grad is not None and loss.head.weight.grad is None
+    trainer.optimizer.zero_grad(set_to_none=True)
     fixed = loss.head.weight.clone()
     before = trainer.evaluate()
     summary = trainer.fit()
