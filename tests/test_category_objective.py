@@ -90,17 +90,23 @@ def test_the_words_head_is_the_llms_class_names_and_the_tokens_learn_towards_the
     mean = table[two].mean(0)
     assert torch.allclose(loss.head.weight[SEMANTIC_CLASSES.index("trash can")], mean / mean.norm(), atol=1e-6)
     # A token pointing where the LLM keeps " chair", at any length, is called a chair.
-    logits = loss.head(loss.scale * torch.nn.functional.normalize(37.0 * table[word][None], dim=-1))
-    assert int(logits.argmax()) == chair
+    real = trainer.model.visual_tokens
+    trainer.model.visual_tokens = lambda pixels: 37.0 * table[word].expand(len(pixels), 16, -1)
+    assert (loss.predict({"pixels": torch.zeros(2, 3, 112, 112)}).argmax(-1) == chair).all()
+    trainer.model.visual_tokens = real
     assert not loss.head.weight.requires_grad and all(p is not loss.head.weight for p in trainer.trainable)
-    assert any(p is loss.scale for p in trainer.trainable)
+    assert any(p is loss.scale for p in trainer.trainable) and set(trainer.heads) == {"head.bias", "scale"}
     loss(None).backward()  # a rank whose batch was all skipped still touches every trainable weight, head's included
     assert float(loss.scale.grad) == 0 and loss.head.bias.grad is not None and loss.head.weight.grad is None
     trainer.optimizer.zero_grad(set_to_none=True)
     fixed = loss.head.weight.clone()
+    vision = {n: p.detach().clone() for n, p in trainer.model.base.named_parameters() if p.requires_grad}
     before = trainer.evaluate()
     summary = trainer.fit()
     assert summary["eval_loss"] < before and torch.equal(loss.head.weight, fixed)
+    after = dict(trainer.model.base.named_parameters())
+    assert any("projector" in n for n in vision)  # the tokens move: every projector weight changed
+    assert all(not torch.equal(after[n], v) for n, v in vision.items() if "projector" in n)
     with pytest.raises(ValueError, match="category_head 'word'"):
         load_config(None, ["train.category_head=word"])
 

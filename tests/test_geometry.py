@@ -93,6 +93,21 @@ def test_covisible_share_by_hand():
     right = np.eye(4)
     right[0, 3] = 1.0
     assert covisible_share(wall, K, eye, wall, K, right) == pytest.approx(30 / 40)
+    # 1 m closer to the wall: our image covers twice its width and height, so its middle 20x10 pixels of ours remain
+    closer = np.eye(4)
+    closer[2, 3] = 1.0
+    assert covisible_share(wall, K, eye, np.full((20, 40), 1.0), K, closer) == pytest.approx(0.25)
+    # Turned 30 degrees towards the half of our view that has depth: it sees nearly all of it (the corners nearest our
+    # axis leave its image at the top and bottom); turned away, at most the 5 columns within 15 degrees of our axis
+    half = wall.copy()
+    half[:, :20] = 0.0
+    far = np.full((20, 40), 100.0)  # nothing in front of the wall from the turned cameras
+    turns = {}
+    for name, angle in (("towards", np.radians(30)), ("away", -np.radians(30))):
+        turned = np.eye(4)  # OpenCV axes: x right, y down, z ahead; a positive angle turns the view right
+        turned[:3, :3] = [[np.cos(angle), 0, np.sin(angle)], [0, 1, 0], [-np.sin(angle), 0, np.cos(angle)]]
+        turns[name] = covisible_share(half, K, eye, far, K, turned)
+    assert turns["towards"] > 0.9 and 0.1 < turns["away"] <= 5 / 20
     # The same camera with a box 1 m away filling its left half: the wall behind the box is hidden
     boxed = wall.copy()
     boxed[:, :20] = 1.0

@@ -22,8 +22,9 @@ def covisible_share(depth_a: np.ndarray, intrinsic_a: np.ndarray, world_from_a: 
     front = z > 1e-6
     zs = np.where(front, z, 1.0)
     K = np.asarray(intrinsic_b, dtype=np.float64)
-    col = np.rint(K[0, 0] * p[:, 0] / zs + K[0, 2]).astype(np.int64)
-    row = np.rint(K[1, 1] * p[:, 1] / zs + K[1, 2]).astype(np.int64)
+    # the pixel whose centre is nearest, halves up: pixel u spans [u - 0.5, u + 0.5), as unproject_depth has it
+    col = np.floor(K[0, 0] * p[:, 0] / zs + K[0, 2] + 0.5).astype(np.int64)
+    row = np.floor(K[1, 1] * p[:, 1] / zs + K[1, 2] + 0.5).astype(np.int64)
     h, w = np.asarray(depth_b).shape
     inside = front & (col >= 0) & (col < w) & (row >= 0) & (row < h)
     seen = np.zeros(len(p), bool)

@@ -124,7 +124,7 @@ def load_checkpoint(info: DistInfo, folder: Path, model, optimizer, scheduler,
         saved = load_file(str(folder / STATE / HEADS)) if (folder / STATE / HEADS).is_file() else {}
         if set(saved) != set(heads):
             raise ValueError(f"{folder}: the objective's head weights {sorted(saved)} do not match this run's "
-                             f"{sorted(heads)}; same train.objective is needed to resume")
+                             f"{sorted(heads)}; same train.objective and train.category_head are needed to resume")
         trainable.update({f"{HEADS}:{n}": t for n, t in saved.items()})
         params.update({f"{HEADS}:{n}": p for n, p in heads.items()})
     with torch.no_grad():
