@@ -279,18 +279,24 @@ class MotionPrior:
     rotation: torch.Tensor  # [S - 1, 3, 3] the rotations' chordal mean
 
 
-def motion_prior(bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0, epochs: int = 2) -> MotionPrior:
-    """The mean pose encoding per view over ``epochs`` draws of each of ``bags`` (drawn as the geometry stage draws;
-    bags that cannot be read are left out). Raises ValueError when none can."""
-    from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
-
-    draws = []
+def drawn_views(bags: list[str], frames: int, seed: int, span: float, epochs: int = 1):
+    """Yields each readable bag's views for each of ``epochs`` draws, drawn as the geometry stage draws them (bags
+    that cannot be read are left out, as the stage skips them)."""
     for epoch in range(epochs):
         for i, bag in enumerate(bags):
             try:
-                draws.append(pose_encoding(read_views(bag, draw(seed, epoch, i, frames, span)))[1:])
+                views = read_views(bag, draw(seed, epoch, i, frames, span))
             except Exception:  # noqa: BLE001 - an unreadable bag is left out, as the stage skips it
                 continue
+            yield views
+
+
+def motion_prior(bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0, epochs: int = 2) -> MotionPrior:
+    """The mean pose encoding per view over ``epochs`` draws of each of ``bags`` (``drawn_views``). Raises ValueError
+    when no bag can be read."""
+    from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
+
+    draws = [pose_encoding(views)[1:] for views in drawn_views(bags, frames, seed, span, epochs)]
     if not draws:
         raise ValueError(f"none of the {len(bags)} bags could be read for the motion prior")
     encodings = torch.stack(draws)  # [N, S - 1, 9]
@@ -302,18 +308,12 @@ def motion_prior(bags: list[str], frames: int = 8, seed: int = 0, span: float = 
 
 def view_overlap(bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0) -> float:
     """The mean share of a view's pixels the next view also sees (``covisible_share``, true depth and poses), over
-    consecutive views of one draw of each of ``bags`` (drawn as the geometry stage draws; unreadable bags are left out):
-    how much two neighbouring views give VGGT to match. Raises ValueError when no bag can be read."""
+    consecutive views of one draw of each of ``bags`` (``drawn_views``): how much two neighbouring views give VGGT to
+    match. Raises ValueError when no bag can be read."""
     from spacemind_ros.geometry.covisibility import covisible_share
 
-    shares = []
-    for i, bag in enumerate(bags):
-        try:
-            views = read_views(bag, draw(seed, 0, i, frames, span))
-        except Exception:  # noqa: BLE001 - an unreadable bag is left out, as the stage skips it
-            continue
-        shares += [covisible_share(a.depth, a.intrinsic, a.world_from_camera, b.depth, b.intrinsic,
-                                   b.world_from_camera) for a, b in zip(views, views[1:])]
+    shares = [covisible_share(a.depth, a.intrinsic, a.world_from_camera, b.depth, b.intrinsic, b.world_from_camera)
+              for views in drawn_views(bags, frames, seed, span) for a, b in zip(views, views[1:])]
     if not shares:
         raise ValueError(f"none of the {len(bags)} bags could be read for the views' overlap")
     return float(np.mean(shares))

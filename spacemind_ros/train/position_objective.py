@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from spacemind_ros.geometry.unproject import unproject_depth
 from spacemind_ros.train.category_objective import token_grid
 from spacemind_ros.train.geometry_objective import GeometryView, SceneViewsDataset, read_views
 from spacemind_ros.train.token_head import TokenHeadLoss
@@ -34,8 +35,8 @@ def cell_points(view: GeometryView, grid: int) -> tuple[np.ndarray, np.ndarray]:
     h, w = depth.shape
     if h < grid or w < grid:
         raise ValueError(f"a {w}x{h} depth map has fewer pixels than the {grid}x{grid} token grid")
-    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
-    points = np.stack([(u - view.cx) / view.fx * depth, (v - view.cy) / view.fy * depth, depth], -1).reshape(-1, 3)
+    v, u = np.mgrid[0:h, 0:w]
+    points = unproject_depth(depth[None].astype(np.float64), view.intrinsic[None])[0].reshape(-1, 3)
     cell = ((v * grid // h) * grid + (u * grid // w)).astype(np.int64).ravel()
     has = depth.ravel() > 0
     counts = np.bincount(cell[has], minlength=grid * grid).astype(np.float64)
