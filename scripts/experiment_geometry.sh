@@ -10,25 +10,27 @@
 #   POSITION_STAGE=1 bash scripts/experiment_geometry.sh runs/small exp-geo train.epochs=15 train.eval_every=90
 # Close views first, widening to the whole walk (about 100 min):
 #   bash scripts/experiment_geometry.sh runs/small exp-curr train.epochs=15 train.geometry_span_from=0.25
+# SCENES=FOLDER (in RUNS, default scenes) trains and scores on other scenes of the same seeds, e.g. steady walks
+# (spacemind-scenes generate ... --walk steady --out RUNS/scenes-steady, the recipe's other settings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n 8p "$0"; exit 2; }
 R=$1
 E=$R/$2
+S=$R/${SCENES:-scenes}
 shift 2
-scenes() { echo "{format: scenes, path: $R/scenes/$1.jsonl}"; }
+scenes() { echo "{format: scenes, path: $S/$1.jsonl}"; }
 train() { .venv/bin/spacemind-train "$@" output.progress_bar=false output.tensorboard=false; }
 done_in() { [ -f "$1/final/spacemind_config.json" ]; }
 
 done_in "$E/1-geometry" || train --config config/train/small-1-geometry.yaml model.init_from="$R/1-geometry/final" \
-  "data.train=[$(scenes train)]" output.dir="$E/1-geometry" "$@"
+  "data.train=[$(scenes train)]" "data.eval=[$(scenes heldout)]" output.dir="$E/1-geometry" "$@"
 # The recipe's geometry check (recipe.json's geometry) on the new VGGT, on spread and on close views.
-.venv/bin/python - "$R" "$E" <<'EOF'
+.venv/bin/python - "$S" "$E" <<'EOF'
 import json, sys
 from pathlib import Path
 from spacemind_ros.train.small_recipe import geometry_check
-runs, out = Path(sys.argv[1]), Path(sys.argv[2])
-scenes = runs / "scenes"
+scenes, out = Path(sys.argv[1]), Path(sys.argv[2])
 scores = {f"span {span}": geometry_check(out, scenes / "heldout.jsonl", 20, span, scenes / "train.jsonl")
           for span in (1.0, 0.25)}
 (out / "geometry.json").write_text(json.dumps(scores, indent=1) + "\n")
@@ -63,6 +65,6 @@ failed=0
 for pid in "${pids[@]}"; do wait "$pid" || failed=1; done  # both finish before a failure stops the script
 [ "$failed" = 0 ]
 for run in 5-qa 5-qa-blind; do
-  .venv/bin/spacemind-eval run --questions "$R/scenes/heldout.jsonl" --model "$E/$run/final" --frames 8 \
-    --out "$E/eval/$run" --prior-from "$R/scenes/train.jsonl" --quiet
+  .venv/bin/spacemind-eval run --questions "$S/heldout.jsonl" --model "$E/$run/final" --frames 8 \
+    --out "$E/eval/$run" --prior-from "$S/train.jsonl" --quiet
 done

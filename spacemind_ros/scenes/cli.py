@@ -44,6 +44,8 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from spacemind_ros.scenes.walk import WALK_STYLES
+
     ap = argparse.ArgumentParser(prog="spacemind-scenes", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     g = sub.add_parser("generate", help="render scenes to ROS 2 bags with VSI-Bench questions",
@@ -57,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--frames", type=int, default=300, help="frames per walk (default 300)")
     g.add_argument("--fps", type=float, default=10.0, help="frame rate of the bag (default 10)")
     g.add_argument("--hfov", type=float, default=70.0, help="horizontal field of view in degrees (default 70)")
+    g.add_argument("--walk", choices=WALK_STYLES, default="tour",
+                   help="the camera's walk: tour (a lap glancing left and right, a turn on the spot, a revisit; the "
+                        "default) or steady (three quarters of the loop facing into the room, so neighbouring views "
+                        "overlap more); the rooms and objects are the same for both")
     g.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap", help="bag storage (default mcap)")
     g.add_argument("--compress", action="store_true", help="zstd-compress the bag")
     g.add_argument("--heldout-fraction", type=float, default=0.2,
@@ -76,7 +82,8 @@ def main(argv=None) -> int:
 
     try:
         settings = SceneSettings(width=args.size[0], height=args.size[1], frames=args.frames, fps=args.fps,
-                                 hfov_deg=args.hfov, storage=args.storage, compress=args.compress)
+                                 hfov_deg=args.hfov, storage=args.storage, compress=args.compress,
+                                 walk=args.walk)
         if args.seed < 0:
             raise ValueError(f"--seed must be >= 0, not {args.seed}")
         t = time.monotonic()

@@ -35,7 +35,7 @@ from spacemind_ros.scenes.preview import contact_sheet, thumbnail, top_down_map
 from spacemind_ros.scenes.questions import QUESTION_TYPES, make_questions, route_advice
 from spacemind_ros.scenes.renderer import Frame, Renderer
 from spacemind_ros.scenes.scene import Scene
-from spacemind_ros.scenes.walk import Walk
+from spacemind_ros.scenes.walk import WALK_STYLES, Walk
 
 START_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z: the first frame's stamp
 VISIBLE_FRACTION = 0.002  # an object counts as seen in a frame when it covers this share of the pixels
@@ -55,6 +55,7 @@ class SceneSettings:
     hfov_deg: float = 70.0
     storage: str = "mcap"
     compress: bool = False
+    walk: str = "tour"  # the camera's walk, one of walk.WALK_STYLES
 
     def __post_init__(self):
         if self.frames < 2:
@@ -65,6 +66,8 @@ class SceneSettings:
             raise ValueError(f"fps {self.fps} is outside (0, 1000]")
         if not 20.0 <= self.hfov_deg <= 150.0:
             raise ValueError(f"horizontal field of view {self.hfov_deg} is outside 20-150 degrees")
+        if self.walk not in WALK_STYLES:
+            raise ValueError(f"walk {self.walk!r} is not one of {', '.join(WALK_STYLES)}")
 
     @property
     def intrinsics(self) -> Intrinsics:
@@ -146,7 +149,7 @@ def write_scene(seed: int, folder: str | Path, settings: SceneSettings = SceneSe
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    scene, walk = generate(seed, settings.frames, settings.fps, start_ns=START_NS)
+    scene, walk = generate(seed, settings.frames, settings.fps, start_ns=START_NS, walk_style=settings.walk)
     intrinsics = settings.intrinsics
     pixels = np.zeros((settings.frames, len(scene.objects)), np.int64)
     sheet_at = set(np.linspace(0, settings.frames - 1, SHEET_FRAMES).round().astype(int).tolist())

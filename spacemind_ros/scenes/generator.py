@@ -107,14 +107,16 @@ def place_objects(rng: np.random.Generator, room: Room, walk_xy: np.ndarray, nam
     return placed
 
 
-def generate(seed: int, num_frames: int = 300, fps: float = 10.0, start_ns: int = 0) -> tuple[Scene, Walk]:
-    """The scene and camera walk for ``seed`` (same seed, same scene and walk)."""
+def generate(seed: int, num_frames: int = 300, fps: float = 10.0, start_ns: int = 0,
+             walk_style: str = "tour") -> tuple[Scene, Walk]:
+    """The scene and camera walk for ``seed`` (same seed, same scene and walk; the same scene for every
+    ``walk_style``)."""
     if seed < 0:
         raise ValueError(f"seed must be >= 0, not {seed}")
     rng = np.random.default_rng(seed)
     for _ in range(50):
         room = random_room(rng)
-        walk = make_walk(room, num_frames, fps, rng, start_ns=start_ns)
+        walk = make_walk(room, num_frames, fps, rng, start_ns=start_ns, style=walk_style)
         walk_xy = walk_loop(room, samples=200)  # objects stay off the whole loop, not only the frames' points
         target = int(np.clip(5 + room.area / 2.5, MIN_OBJECTS, MAX_OBJECTS))
         n = int(rng.integers(max(MIN_OBJECTS, target - 3), target + 1))

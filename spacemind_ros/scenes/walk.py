@@ -1,4 +1,4 @@
-"""The camera's walk-through: a smooth loop at eye height that pans, turns on the spot, and revisits its start."""
+"""The camera's walk-through: a smooth loop at eye height, in one of ``WALK_STYLES``."""
 from __future__ import annotations
 
 import math
@@ -12,6 +12,10 @@ from spacemind_ros.scenes.shapes import Room
 # Shares of the walk: one lap while glancing left and right, a full turn on the spot, then part of the loop again.
 LAP_SHARE, TURN_SHARE = 0.65, 0.15
 REVISIT_LAPS = 0.3
+# The steady walk: three quarters of the loop at an even pace, facing into the room, one slow sway.
+STEADY_LAPS = 0.75
+STEADY_FACING_DEG, STEADY_SWAY_DEG = 75.0, 15.0
+WALK_STYLES = ("tour", "steady")
 
 
 @dataclass(frozen=True)
@@ -77,14 +81,19 @@ def _ease(u: np.ndarray) -> np.ndarray:
 
 
 def make_walk(room: Room, num_frames: int, fps: float, rng: np.random.Generator, start_ns: int = 0,
-              eye_height: float | None = None) -> Walk:
+              eye_height: float | None = None, style: str = "tour") -> Walk:
     """A walk of ``num_frames`` frames at ``fps`` around ``room`` (counter-clockwise, so the walls are on the right).
 
-    The view swings between ahead-right and well into the room on the left during the lap, turns a full circle on
-    the spot, then walks on past the start (a revisit). Pitch looks down so floor objects stay in view.
+    ``tour``: the view swings between ahead-right and well into the room on the left during the lap, turns a full
+    circle on the spot, then walks on past the start (a revisit). ``steady``: three quarters of the loop at an even
+    pace, facing into the room with one slow sway, so neighbouring views share much of what they show. Pitch looks
+    down so floor objects stay in view. Both styles draw the same numbers from ``rng``, so what the generator draws
+    after the walk (the objects) is the same for either.
     """
     if num_frames < 1:
         raise ValueError(f"a walk needs at least one frame, not {num_frames}")
+    if style not in WALK_STYLES:
+        raise ValueError(f"walk style {style!r} is not one of {', '.join(WALK_STYLES)}")
     loop = walk_loop(room)
     m = len(loop)
     start = rng.uniform(0.0, 1.0)
@@ -92,18 +101,24 @@ def make_walk(room: Room, num_frames: int, fps: float, rng: np.random.Generator,
     swings = rng.uniform(2.0, 3.0)  # left-right glances per lap
     base_pitch = math.radians(rng.uniform(-22.0, -14.0))
     phase = np.linspace(0.0, 1.0, num_frames, endpoint=num_frames > 1)
-    walking = np.where(phase < LAP_SHARE, phase / LAP_SHARE, 1.0)  # laps done, 0..1 during the first lap
-    after = np.clip((phase - LAP_SHARE - TURN_SHARE) / (1.0 - LAP_SHARE - TURN_SHARE), 0.0, 1.0)
-    laps = _ease(walking) + REVISIT_LAPS * after
+    if style == "steady":
+        laps = STEADY_LAPS * phase
+    else:
+        walking = np.where(phase < LAP_SHARE, phase / LAP_SHARE, 1.0)  # laps done, 0..1 during the first lap
+        after = np.clip((phase - LAP_SHARE - TURN_SHARE) / (1.0 - LAP_SHARE - TURN_SHARE), 0.0, 1.0)
+        laps = _ease(walking) + REVISIT_LAPS * after
     s = (start + laps) * m  # fractional index into the loop
     i0 = np.floor(s).astype(int) % m
     frac = (s - np.floor(s))[:, None]
     xy = (1 - frac) * loop[i0] + frac * loop[(i0 + 1) % m]
     tangent = loop[(i0 + 2) % m] - loop[(i0 - 2) % m]
     heading = np.arctan2(tangent[:, 1], tangent[:, 0])
-    glance = math.radians(15.0) + math.radians(60.0) * np.sin(2 * math.pi * swings * laps)
-    turning = np.clip((phase - LAP_SHARE) / TURN_SHARE, 0.0, 1.0)
-    yaw = heading + glance + 2 * math.pi * _ease(turning)
+    if style == "steady":
+        yaw = heading + math.radians(STEADY_FACING_DEG) + math.radians(STEADY_SWAY_DEG) * np.sin(2 * math.pi * phase)
+    else:
+        glance = math.radians(15.0) + math.radians(60.0) * np.sin(2 * math.pi * swings * laps)
+        turning = np.clip((phase - LAP_SHARE) / TURN_SHARE, 0.0, 1.0)
+        yaw = heading + glance + 2 * math.pi * _ease(turning)
     yaw = np.angle(np.exp(1j * yaw))  # wrap to (-pi, pi]
     pitch = base_pitch + math.radians(4.0) * np.sin(2 * math.pi * 1.5 * phase)
     positions = np.column_stack([xy, np.full(num_frames, eye)])
