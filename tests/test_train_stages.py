@@ -239,6 +239,38 @@ def test_geometry_loss_is_zero_at_the_truth_and_learns(scene):
     assert losses[-1] < 0.85 * losses[0], losses
 
 
+def test_either_sign_scores_a_rotation_past_a_half_turn_by_the_rotation_not_its_sign():
+    """Turns of 170 and 190 degrees about the camera's y axis are 20 degrees apart, but their w >= 0 quaternions are
+    nearly opposite: VGGT's fixed-sign L1 calls a prediction of one a large error for the other."""
+    from spacemind_ros.geometry.poses import matrix_to_quaternion
+    from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
+
+    def turned(deg):
+        a = np.radians(deg)
+        return np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+
+    quats = torch.tensor(matrix_to_quaternion(np.stack([turned(0), turned(170), turned(190)])), dtype=torch.float32)
+    assert quats[1, 1] > 0.99 and quats[2, 1] < -0.99 and (quats[:, 3] >= 0).all()  # w >= 0 flips y's sign
+    target = torch.cat([torch.zeros(3, 3), quats, torch.full((3, 2), 1.2)], -1)[None]  # [1, S=3, 9]
+    pred = target.clone()
+    pred[0, 2, 3:7] = quats[1]  # says 170 for the view turned 190: 20 degrees off
+    fixed, either = (float(GeometryLoss.camera_loss([pred], target, s)) for s in (False, True))
+    assert fixed == pytest.approx(float((pred[:, 1:] - target[:, 1:]).abs().mean()))  # VGGT's loss, unchanged
+    assert fixed > 10 * either > 0
+    half_turn_apart = (quats[1] + quats[2]).abs().sum() / 18  # [1, 2, 9] entries, one view off by |q + q*|
+    assert either == pytest.approx(float(half_turn_apart))
+    pred[0, 2, 3:7] = -quats[2]  # the very rotation, the other sign
+    assert float(GeometryLoss.camera_loss([pred], target, True)) == 0.0
+    assert torch.allclose(quat_to_mat(pred[0, 2, 3:7]), quat_to_mat(quats[2]), atol=1e-6)
+    # Its gradient pulls towards the nearer sign: from just off -q*, the step moves the prediction onto -q*.
+    start = (-quats[2] + 0.05).requires_grad_(True)
+    guess = torch.cat([target[:, :2], torch.cat([target[:, 2, :3], start[None], target[:, 2, 7:]], -1)[:, None]], 1)
+    GeometryLoss.camera_loss([guess], target, True).backward()
+    assert ((start - start.grad) + quats[2]).abs().sum() < (start + quats[2]).abs().sum()
+    with pytest.raises(ValueError, match="train.quaternion_sign 'both': choose from fixed, either"):
+        load_config(None, ["train.quaternion_sign=both"])
+
+
 def test_geometry_stage_runs_and_saves_the_trained_vggt(scene, tmp_path, monkeypatch):
     """Two epochs of one scene with a span curriculum: the first epoch's views from half the walk, the second's and
     the evaluation's from all of it."""
@@ -253,8 +285,9 @@ def test_geometry_stage_runs_and_saves_the_trained_vggt(scene, tmp_path, monkeyp
         "train.geometry_frames=3", f"data.train={data}", f"data.eval={data}", "train.global_batch=1",
         "train.max_steps=2", "train.lr=1e-3", f"output.dir='{tmp_path}'", "output.progress_bar=false",
         "output.save_every=0", "output.tensorboard=false", "train.geometry_span_from=0.5", "train.depth_weight=0.5",
-        "train.point_weight=1"])
+        "train.point_weight=1", "train.quaternion_sign=either"])
     trainer = Trainer(config)
+    assert trainer.loss_module.either_sign
     assert trainer.loss_module.depth_weight == 0.5 and trainer.model.vggt.point_head is not None  # built to train
     assert all(p.requires_grad for p in trainer.model.vggt.point_head.parameters())
     before = {n: p.detach().clone() for n, p in trainer.model.vggt.named_parameters()}

@@ -12,6 +12,7 @@ CGMF_VARIANTS = ("none", "shallow", "token_weight", "geometric_bias", "full")
 TRAINABLE_PARTS = ("cgmf", "lora", "vision", "llm", "vggt")
 OBJECTIVES = ("answer", "geometry", "category", "position")
 CATEGORY_HEADS = ("linear", "words")
+QUATERNION_SIGNS = ("fixed", "either")
 
 
 def _f(default, help: str, **kw):
@@ -88,6 +89,10 @@ class TrainSection:
     point_weight: float = _f(0.0, "the geometry objective's weight of VGGT's point-map loss (each pixel's 3D point in "
                                   "the first view's camera frame, from the scenes' depth and poses); above 0 builds "
                                   "the point head where the model has none")
+    quaternion_sign: str = _f("fixed", "the geometry objective's rotation target: fixed (VGGT's, L1 to the quaternion "
+                                       "with w >= 0, whose sign flips at a half turn, so two nearly equal rotations "
+                                       "get opposite targets) or either (L1 to the nearer of q and -q, the same "
+                                       "rotation: for walks that turn past 180 degrees from their first view)")
     category_head: str = _f("linear", "the category objective's head: linear (learnt) or words (the LLM's own input "
                                       "embeddings of the class names, fixed: the tokens learn to point where the LLM "
                                       "keeps each class's word)")
@@ -139,6 +144,9 @@ class TrainConfig:
         if self.train.category_head not in CATEGORY_HEADS:
             raise ValueError(f"train.category_head {self.train.category_head!r}: choose from "
                              f"{', '.join(CATEGORY_HEADS)}")
+        if self.train.quaternion_sign not in QUATERNION_SIGNS:
+            raise ValueError(f"train.quaternion_sign {self.train.quaternion_sign!r}: choose from "
+                             f"{', '.join(QUATERNION_SIGNS)}")
         for name in ("depth_weight", "point_weight"):
             if getattr(self.train, name) < 0:
                 raise ValueError(f"train.{name} {getattr(self.train, name)}: a weight, at least 0")

@@ -217,9 +217,10 @@ class GeometryLoss(nn.Module):
     """What the trainer wraps for the geometry stage: a batch of scenes' views -> camera + weighted depth and point-map
     losses, summed over scenes (scalar). The DPT heads run only when their loss counts."""
 
-    def __init__(self, model, depth_weight: float = 1.0, point_weight: float = 0.0):
+    def __init__(self, model, depth_weight: float = 1.0, point_weight: float = 0.0, quaternion_sign: str = "fixed"):
         super().__init__()
         self.model, self.depth_weight, self.point_weight = model, depth_weight, point_weight
+        self.either_sign = quaternion_sign == "either"
 
     def forward(self, batch: dict | None, features=None) -> torch.Tensor:
         vggt = self.model.vggt
@@ -231,7 +232,7 @@ class GeometryLoss(nn.Module):
             images = s["images"].to(device)[None]
             out = vggt(images, layers=(-1,), autocast_dtype=self.model.vggt_autocast,
                        dense=bool(self.depth_weight or self.point_weight))
-            total = total + self.camera_loss(out.pose_enc_list, s["pose_enc"].to(device)[None])
+            total = total + self.camera_loss(out.pose_enc_list, s["pose_enc"].to(device)[None], self.either_sign)
             if out.depth is not None and self.depth_weight:
                 total = total + self.depth_weight * self.depth_loss(out.depth[..., 0], out.depth_conf,
                                                                     s["depth"].to(device)[None])
@@ -244,11 +245,19 @@ class GeometryLoss(nn.Module):
         return total  # summed over samples: the trainer divides by the global batch's samples
 
     @staticmethod
-    def camera_loss(pose_enc_list: list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    def camera_loss(pose_enc_list: list[torch.Tensor], target: torch.Tensor, either_sign: bool = False) -> torch.Tensor:
+        """L1 between each camera-head iteration's pose encodings ``[B, S, 9]`` and ``target``'s for the views after
+        the first, later iterations weighted more. ``either_sign``: a view's quaternion error is to the nearer of
+        q* and -q* (both are its rotation; the target's w >= 0 flips its sign at a half turn)."""
         n = len(pose_enc_list)
         loss = 0.0
         for i, pred in enumerate(pose_enc_list):
-            loss = loss + ITERATION_GAMMA ** (n - 1 - i) * (pred[:, 1:] - target[:, 1:]).abs().mean()
+            error = (pred[:, 1:] - target[:, 1:]).abs()  # [B, S - 1, 9]
+            if either_sign:
+                flipped = (pred[:, 1:, 3:7] + target[:, 1:, 3:7]).abs()
+                nearer = flipped.sum(-1, keepdim=True) < error[..., 3:7].sum(-1, keepdim=True)
+                error = torch.cat([error[..., :3], torch.where(nearer, flipped, error[..., 3:7]), error[..., 7:]], -1)
+            loss = loss + ITERATION_GAMMA ** (n - 1 - i) * error.mean()
         return loss
 
     @staticmethod

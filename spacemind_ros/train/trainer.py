@@ -133,7 +133,7 @@ class Trainer:
         if t.gradient_checkpointing:
             self.model.base.model.language_model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.loss_module = (GeometryLoss(self.model, t.depth_weight, t.point_weight) if self.geometry
+        self.loss_module = (GeometryLoss(self.model, t.depth_weight, t.point_weight, t.quaternion_sign) if self.geometry
                             else CategoryLoss(self.model, t.category_head, self.processor.tokenizer) if self.category
                             else PositionLoss(self.model) if self.position else AnswerLoss(self.model, self.use_cgmf))
         self.ddp = self.loss_module
