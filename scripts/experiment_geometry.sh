@@ -12,7 +12,8 @@
 #   bash scripts/experiment_geometry.sh runs/small exp-curr train.epochs=15 train.geometry_span_from=0.25
 # GEOMETRY_ONLY=1 stops after the geometry check.
 # SCENES=FOLDER (in RUNS, default scenes) trains and scores on other scenes of the same seeds, e.g. steady walks
-# (spacemind-scenes generate ... --walk steady --out RUNS/scenes-steady, the recipe's other settings).
+# (spacemind-scenes generate ... --walk steady --out RUNS/scenes-steady, the recipe's other settings); the stages it
+# starts from (RUNS/1-geometry, RUNS/3-category) are still the recipe's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n 8p "$0"; exit 2; }
@@ -37,7 +38,7 @@ scores = {f"span {span}": geometry_check(out, scenes / "heldout.jsonl", 20, span
 (out / "geometry.json").write_text(json.dumps(scores, indent=1) + "\n")
 print(json.dumps(scores, indent=1))
 EOF
-[ "${GEOMETRY_ONLY:-0}" = 1 ] && exit 0
+if [ "${GEOMETRY_ONLY:-0}" = 1 ]; then exit 0; fi
 
 # Stages 2 and 3 leave VGGT untouched: their output with the new VGGT is what they give after it.
 if [ ! -d "$E/3-category/final" ]; then

@@ -1,4 +1,5 @@
 """The camera's walk styles: the steady walk keeps the rooms, faces into them, turns slowly and overlaps more."""
+import hashlib
 import json
 import math
 
@@ -9,13 +10,18 @@ from spacemind_ros.scenes import SceneSettings, write_scene
 from spacemind_ros.scenes.cli import main as scenes_cli
 from spacemind_ros.scenes.generator import generate
 from spacemind_ros.scenes.walk import STEADY_LAPS, make_walk, walk_loop
+from spacemind_ros.scenes.walk import wrap_angle as wrap
 from spacemind_ros.train.geometry_objective import view_overlap
 
 SEEDS = (3, 7, 11, 1004)
 
 
-def wrap(a):
-    return np.angle(np.exp(1j * np.asarray(a)))
+def test_the_tour_is_the_walk_the_recipe_and_the_demo_were_made_with():
+    """Digests of the walks' scene.json form (stamps, positions, yaw, pitch), taken before the steady walk existed:
+    the small model's scenes and pinned answers depend on them."""
+    for seed, digest in ((3, "e5369db79e678e24"), (7, "f09e95ed3c4ed5cd")):
+        for walk in (generate(seed, 64, 4.0)[1], generate(seed, 64, 4.0, walk_style="tour")[1]):
+            assert hashlib.sha256(json.dumps(walk.to_dict()).encode()).hexdigest()[:16] == digest
 
 
 def test_the_steady_walk_goes_through_the_same_room_and_objects():
@@ -71,6 +77,6 @@ def test_steady_scenes_are_recorded_as_such_and_their_views_overlap_more(tmp_pat
         assert scene["settings"]["walk"] == "tour"
     steady = view_overlap(sorted(str(p / "bag") for p in (tmp_path / "steady").glob("synth_*")))
     tour = view_overlap(sorted(str(p / "bag") for p in (tmp_path / "tour").iterdir()))
-    # Measured on the recipe's 400 scenes: 0.49 steady against 0.15 for the tour (views spread over the walk).
+    # Measured on 24 scenes from seed 1000 at 160x120, 64 frames: 0.49 steady against 0.14 for the tour.
     assert steady > tour + 0.15, (steady, tour)
     assert math.isfinite(steady) and steady < 1.0

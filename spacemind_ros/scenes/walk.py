@@ -15,7 +15,6 @@ REVISIT_LAPS = 0.3
 # The steady walk: three quarters of the loop at an even pace, facing into the room, one slow sway.
 STEADY_LAPS = 0.75
 STEADY_FACING_DEG, STEADY_SWAY_DEG = 75.0, 15.0
-WALK_STYLES = ("tour", "steady")
 
 
 @dataclass(frozen=True)
@@ -80,6 +79,31 @@ def _ease(u: np.ndarray) -> np.ndarray:
     return u * u * (3.0 - 2.0 * u)
 
 
+def wrap_angle(a) -> np.ndarray:
+    """Angles (radians) wrapped to (-pi, pi]."""
+    return np.angle(np.exp(1j * np.asarray(a)))
+
+
+def _tour(phase: np.ndarray, swings: float):
+    """Laps done at each ``phase`` (0..1 of the walk), and the view's yaw as a function of the loop's heading."""
+    walking = np.where(phase < LAP_SHARE, phase / LAP_SHARE, 1.0)  # laps done, 0..1 during the first lap
+    after = np.clip((phase - LAP_SHARE - TURN_SHARE) / (1.0 - LAP_SHARE - TURN_SHARE), 0.0, 1.0)
+    laps = _ease(walking) + REVISIT_LAPS * after
+    glance = math.radians(15.0) + math.radians(60.0) * np.sin(2 * math.pi * swings * laps)
+    turning = np.clip((phase - LAP_SHARE) / TURN_SHARE, 0.0, 1.0)
+    return laps, lambda heading: heading + glance + 2 * math.pi * _ease(turning)
+
+
+def _steady(phase: np.ndarray, swings: float):
+    """As ``_tour``; ``swings`` is not used (the sway is one, slow)."""
+    sway = math.radians(STEADY_SWAY_DEG) * np.sin(2 * math.pi * phase)
+    return STEADY_LAPS * phase, lambda heading: heading + math.radians(STEADY_FACING_DEG) + sway
+
+
+_MOTIONS = {"tour": _tour, "steady": _steady}
+WALK_STYLES = tuple(_MOTIONS)
+
+
 def make_walk(room: Room, num_frames: int, fps: float, rng: np.random.Generator, start_ns: int = 0,
               eye_height: float | None = None, style: str = "tour") -> Walk:
     """A walk of ``num_frames`` frames at ``fps`` around ``room`` (counter-clockwise, so the walls are on the right).
@@ -101,25 +125,14 @@ def make_walk(room: Room, num_frames: int, fps: float, rng: np.random.Generator,
     swings = rng.uniform(2.0, 3.0)  # left-right glances per lap
     base_pitch = math.radians(rng.uniform(-22.0, -14.0))
     phase = np.linspace(0.0, 1.0, num_frames, endpoint=num_frames > 1)
-    if style == "steady":
-        laps = STEADY_LAPS * phase
-    else:
-        walking = np.where(phase < LAP_SHARE, phase / LAP_SHARE, 1.0)  # laps done, 0..1 during the first lap
-        after = np.clip((phase - LAP_SHARE - TURN_SHARE) / (1.0 - LAP_SHARE - TURN_SHARE), 0.0, 1.0)
-        laps = _ease(walking) + REVISIT_LAPS * after
+    laps, view_yaw = _MOTIONS[style](phase, swings)
     s = (start + laps) * m  # fractional index into the loop
     i0 = np.floor(s).astype(int) % m
     frac = (s - np.floor(s))[:, None]
     xy = (1 - frac) * loop[i0] + frac * loop[(i0 + 1) % m]
     tangent = loop[(i0 + 2) % m] - loop[(i0 - 2) % m]
     heading = np.arctan2(tangent[:, 1], tangent[:, 0])
-    if style == "steady":
-        yaw = heading + math.radians(STEADY_FACING_DEG) + math.radians(STEADY_SWAY_DEG) * np.sin(2 * math.pi * phase)
-    else:
-        glance = math.radians(15.0) + math.radians(60.0) * np.sin(2 * math.pi * swings * laps)
-        turning = np.clip((phase - LAP_SHARE) / TURN_SHARE, 0.0, 1.0)
-        yaw = heading + glance + 2 * math.pi * _ease(turning)
-    yaw = np.angle(np.exp(1j * yaw))  # wrap to (-pi, pi]
+    yaw = wrap_angle(view_yaw(heading))
     pitch = base_pitch + math.radians(4.0) * np.sin(2 * math.pi * 1.5 * phase)
     positions = np.column_stack([xy, np.full(num_frames, eye)])
     stamps = start_ns + np.round(np.arange(num_frames) * 1e9 / fps).astype(np.int64)

@@ -141,12 +141,9 @@ class TrainConfig:
                              f"{', '.join(TRAINABLE_PARTS)}")
         if self.train.objective not in OBJECTIVES:
             raise ValueError(f"train.objective {self.train.objective!r}: choose from {', '.join(OBJECTIVES)}")
-        if self.train.category_head not in CATEGORY_HEADS:
-            raise ValueError(f"train.category_head {self.train.category_head!r}: choose from "
-                             f"{', '.join(CATEGORY_HEADS)}")
-        if self.train.quaternion_sign not in QUATERNION_SIGNS:
-            raise ValueError(f"train.quaternion_sign {self.train.quaternion_sign!r}: choose from "
-                             f"{', '.join(QUATERNION_SIGNS)}")
+        for name, choices in (("category_head", CATEGORY_HEADS), ("quaternion_sign", QUATERNION_SIGNS)):
+            if getattr(self.train, name) not in choices:
+                raise ValueError(f"train.{name} {getattr(self.train, name)!r}: choose from {', '.join(choices)}")
         for name in ("depth_weight", "point_weight"):
             if getattr(self.train, name) < 0:
                 raise ValueError(f"train.{name} {getattr(self.train, name)}: a weight, at least 0")

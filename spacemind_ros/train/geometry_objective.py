@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from spacemind_ros.train.config import QUATERNION_SIGNS
 from spacemind_ros.train.data import Skipped
 from spacemind_ros.train.distributed import zero_loss
 
@@ -220,6 +221,8 @@ class GeometryLoss(nn.Module):
     def __init__(self, model, depth_weight: float = 1.0, point_weight: float = 0.0, quaternion_sign: str = "fixed"):
         super().__init__()
         self.model, self.depth_weight, self.point_weight = model, depth_weight, point_weight
+        if quaternion_sign not in QUATERNION_SIGNS:
+            raise ValueError(f"quaternion_sign {quaternion_sign!r}: choose from {', '.join(QUATERNION_SIGNS)}")
         self.either_sign = quaternion_sign == "either"
 
     def forward(self, batch: dict | None, features=None) -> torch.Tensor:

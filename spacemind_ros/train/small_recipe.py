@@ -89,7 +89,7 @@ def generate_scenes(out: Path, settings: dict) -> Path:
 
     args = ["generate", "--seed", str(settings["seed"]), "--count", str(settings["count"]), "--out", str(folder),
             "--size", settings["size"], "--frames", str(settings["frames"]), "--fps", str(settings["fps"]),
-            "--heldout-fraction", str(settings["heldout_fraction"]), "--quiet"]
+            "--heldout-fraction", str(settings["heldout_fraction"]), "--walk", settings.get("walk", "tour"), "--quiet"]
     log.info("scenes: spacemind-scenes %s", " ".join(args))
     if scenes(args):
         raise RuntimeError(f"spacemind-scenes {' '.join(args)} failed")
@@ -103,8 +103,8 @@ def _same_scenes(index: dict, settings: dict) -> bool:
     from spacemind_ros.scenes.dataset import GENERATOR_VERSION
 
     return (index.get("generator_version") == GENERATOR_VERSION and sorted(seeds) == list(range(settings["seed"], settings["seed"] + settings["count"]))
-            and (s.get("width"), s.get("height"), s.get("frames"), s.get("fps"))
-            == (width, height, settings["frames"], settings["fps"]))
+            and (s.get("width"), s.get("height"), s.get("frames"), s.get("fps"), s.get("walk", "tour"))
+            == (width, height, settings["frames"], settings["fps"], settings.get("walk", "tour")))
 
 
 def train(config) -> dict:
