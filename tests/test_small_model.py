@@ -175,12 +175,13 @@ def test_the_recipe_runs_in_its_ci_length(tmp_path):
     assert {"full", "blind twin", "none", "baseline:prior"} <= set(recipe["ladder"])
     assert set(recipe["checks"]) >= {"clean", "blind", "shuffle", "single", "camera_noise:2", "camera_noise:5"}
     assert recipe["routes"]["routes"] > 0 and set(recipe["routes"]) >= {"exact", "actions", "non_empty"}
-    geometry = recipe["geometry"]  # VGGT beside its initialisation, the camera never moving and the mean motion
-    for guess in ("camera_still", "mean_motion"):
+    geometry = recipe["geometry"]  # VGGT beside its initialisation, the camera never moving, the mean motion and pose
+    for guess in ("camera_still", "mean_motion", "mean_pose"):
         assert set(geometry[guess]) == {"translation_m", "rotation_deg"} and geometry[guess]["rotation_deg"] >= 0
     assert geometry["camera_still"]["rotation_deg"] > 0
     assert 0 < geometry["view_overlap"] < 1  # neighbouring views share some of what they show, never all
-    assert not any(k.startswith(("still_", "motion_")) for k in geometry["trained"] | geometry["initialisation"])
+    scores = geometry["trained"] | geometry["initialisation"]
+    assert not any(k.startswith(("still_", "motion_", "pose_")) for k in scores)
     assert "overall" in recipe["heldout"]["scores"] and "overall" in recipe["heldout"]["baselines"]["prior"]
     # the fit: the full model and its blind twin on a sample of the questions they trained on
     sample = (tmp_path / "scenes" / "train_sample.jsonl").read_text().splitlines()

@@ -9,6 +9,7 @@ from spacemind_ros.train.config import load_config
 from spacemind_ros.train.geometry_objective import (
     GeometryDataset,
     GeometryLoss,
+    draw,
     pose_encoding,
     read_views,
     resize_depth,
@@ -149,11 +150,18 @@ def test_the_mean_motion_guess_is_the_training_draws_mean_pose_per_view(scene):
 
     bag = str(scene / "bag")
     own = motion_prior([bag], frames=4, seed=0, epochs=1)
-    scores = geometry_scores(*build_small(), [bag], frames=4, seed=0, prior=own)
+    pooled = motion_prior([bag], frames=4, seed=0, epochs=1, any_view=True)
+    scores = geometry_scores(*build_small(), [bag], frames=4, seed=0, priors={"motion": own, "pose": pooled})
     assert scores["motion_translation_m"] == pytest.approx(0, abs=1e-5)
     assert scores["motion_rotation_deg"] == pytest.approx(0, abs=0.05)
     assert scores["still_rotation_deg"] > 1  # the walk turns
     draws = [pose_encoding(read_views(bag, spread_picks(12, 4, random.Random(f"0:{e}:0"))))[1:] for e in range(2)]
+    # One pose for every view: the mean of the draw's three, so it misses each of them (they differ).
+    assert torch.allclose(pooled.translation, draws[0][:, :3].mean(0).expand(3, 3), atol=1e-6)
+    assert torch.equal(pooled.rotation[0], pooled.rotation[2])
+    assert scores["pose_translation_m"] == pytest.approx(
+        float((draws[0][:, :3] - draws[0][:, :3].mean(0)).norm(dim=-1).mean()), abs=1e-4)
+    assert scores["pose_rotation_deg"] > 1
     two = motion_prior([bag, str(scene / "missing")], frames=4, seed=0, epochs=2)  # an unreadable bag is left out
     assert torch.allclose(two.translation, (draws[0][:, :3] + draws[1][:, :3]) / 2, atol=1e-6)
     rotations = quat_to_mat(torch.stack([d[:, 3:7] for d in draws]))  # the mean rotation lies between the two
@@ -162,7 +170,7 @@ def test_the_mean_motion_guess_is_the_training_draws_mean_pose_per_view(scene):
     assert torch.allclose(between[0], halfway, atol=0.1) and torch.allclose(between[1], halfway, atol=0.1)
     assert torch.allclose(two.rotation @ two.rotation.mT, torch.eye(3).expand(3, 3, 3), atol=1e-5)
     with pytest.raises(ValueError, match="motion prior of 4 views"):
-        geometry_scores(*build_small(), [bag], frames=5, prior=own)
+        geometry_scores(*build_small(), [bag], frames=5, priors={"motion": own})
     with pytest.raises(ValueError, match="none of the 1 bags"):
         motion_prior([str(scene / "missing")])
 
@@ -314,6 +322,34 @@ def test_geometry_stage_runs_and_saves_the_trained_vggt(scene, tmp_path, monkeyp
     scores = geometry_scores(model, processor, [str(scene / "bag")], frames=3)
     assert model.vggt.point_head is not None and scores["points_m"] > 0
     assert (tmp_path / "final" / "internvl" / "model.safetensors").is_file()  # small: the encoders travel along
+
+
+def test_a_span_range_gives_each_sample_its_own_spacing_and_the_evaluation_the_span(scene, tmp_path, monkeypatch):
+    import random
+
+    import spacemind_ros.train.geometry_objective as objective
+
+    assert draw(0, 1, 7, 8, 1.0)(64) == spread_picks(64, 8, random.Random("0:1:7"))  # a fixed span: as it always was
+    spans = []
+    picks = objective.spread_picks
+    monkeypatch.setattr(objective, "spread_picks", lambda n, k, rng, span: spans.append(span) or picks(n, k, rng, span))
+    drawn = [objective.draw(0, 0, i, 8, (0.2, 0.6))(64) for i in range(50)]
+    assert drawn == [objective.draw(0, 0, i, 8, (0.2, 0.6))(64) for i in range(50)]  # seeded: the same again
+    assert all(0.2 <= x <= 0.6 for x in spans) and min(spans) < 0.3 and max(spans) > 0.5
+    assert max(d[-1] - d[0] for d in drawn) > 2 * min(d[-1] - d[0] for d in drawn)  # the views' spacing varies
+
+    spans.clear()
+    data = scene_data(scene, tmp_path)
+    config = load_config(None, [
+        "model.preset=tiny", "model.trainable=[vggt]", "model.cgmf_variant=none", "train.objective=geometry",
+        "train.geometry_frames=3", f"data.train={data}", f"data.eval={data}", "train.global_batch=1",
+        "train.max_steps=3", "train.geometry_span=0.9", "train.geometry_span_min=0.3", f"output.dir='{tmp_path}'",
+        "output.progress_bar=false", "output.save_every=0", "output.tensorboard=false"])
+    Trainer(config).fit()
+    assert len(spans) == 4 and spans[-1] == 0.9  # three epochs of one scene, then the held-out evaluation
+    assert all(0.3 <= x <= 0.9 for x in spans[:3]) and len(set(spans[:3])) == 3
+    with pytest.raises(ValueError, match="geometry_span_min 0.3: .* not with geometry_span_from"):
+        load_config(None, ["train.geometry_span_min=0.3", "train.geometry_span_from=0.5"])
 
 
 def test_the_heads_train_exactly_when_their_loss_counts(scene, tmp_path):

@@ -99,6 +99,11 @@ class TrainSection:
     geometry_span_from: float | None = _f(None, "a curriculum: the span of the first epoch, growing linearly to "
                                                 "geometry_span by the last (views close in time overlap, so their "
                                                 "relative poses are learnt first); null = geometry_span throughout")
+    geometry_span_min: float | None = _f(None, "each training sample's views spread over its own share of the walk, "
+                                               "drawn uniformly between this and geometry_span (the views' spacing "
+                                               "then varies, so it must be read from the frames, not learnt as the "
+                                               "walks' usual motion); null = geometry_span for every sample; the "
+                                               "evaluation uses geometry_span")
     device: str = _f("auto", "auto (cuda if available), cpu, cuda, cuda:N (under torchrun: the local rank's GPU)")
     precision: str = _f("auto", "auto (bf16 autocast on GPU, fp32 on CPU), bf16, fp32")
     weights_dtype: str = _f("auto", "dtype of the frozen InternVL weights (ViT, projector, LLM): auto (bfloat16 on "
@@ -147,6 +152,10 @@ class TrainConfig:
         for name in ("depth_weight", "point_weight"):
             if getattr(self.train, name) < 0:
                 raise ValueError(f"train.{name} {getattr(self.train, name)}: a weight, at least 0")
+        if self.train.geometry_span_min is not None and (self.train.geometry_span_from is not None or not
+                                                          0 < self.train.geometry_span_min <= self.train.geometry_span):
+            raise ValueError(f"train.geometry_span_min {self.train.geometry_span_min}: the shortest share of the walk "
+                             f"a sample's views cover, in (0, geometry_span], and not with geometry_span_from")
         for name in ("geometry_span", "geometry_span_from"):
             value = getattr(self.train, name)
             if value is not None and not 0 < value <= 1:

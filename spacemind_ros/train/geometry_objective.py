@@ -135,9 +135,13 @@ def spread_picks(n: int, frames: int, rng: random.Random, span: float = 1.0) -> 
     return [rng.randrange(int(a), max(int(a) + 1, int(b))) for a, b in zip(edges, edges[1:])]
 
 
-def draw(seed: int, epoch: int, index: int, frames: int, span: float = 1.0) -> Callable[[int], list[int]]:
-    """The views of sample ``index`` in ``epoch``: a function of the walk's frame count, seeded by all three."""
+def draw(seed: int, epoch: int, index: int, frames: int,
+         span: float | tuple[float, float] = 1.0) -> Callable[[int], list[int]]:
+    """The views of sample ``index`` in ``epoch``: a function of the walk's frame count, seeded by all three. A
+    ``(low, high)`` span draws the sample's own span uniformly between the two first."""
     rng = random.Random(f"{seed}:{epoch}:{index}")
+    if isinstance(span, tuple):
+        span = rng.uniform(*span)
     return lambda n: spread_picks(n, frames, rng, span)
 
 
@@ -151,8 +155,9 @@ def epoch_span(epoch: int, epochs: float, span: float, span_from: float | None) 
 
 
 class SceneViewsDataset(Dataset):
-    """One sample per (scene bag, epoch draw) of ``frames`` views spread over ``span`` of the walk (the trainer sets
-    ``epoch`` and ``span`` each epoch); ``sample(bag, picks)`` makes it. Unreadable bags come back as
+    """One sample per (scene bag, epoch draw) of ``frames`` views spread over ``span`` of the walk, or over a share
+    drawn per sample from a ``(low, high)`` span (the trainer sets ``epoch`` and ``span`` each epoch);
+    ``sample(bag, picks)`` makes it. Unreadable bags come back as
     :class:`Skipped`, named."""
 
     def __init__(self, bags: list[str], processor, frames: int = 8, seed: int = 0):
@@ -303,19 +308,27 @@ def drawn_views(bags: list[str], frames: int, seed: int, span: float, epochs: in
             yield views
 
 
-def motion_prior(bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0, epochs: int = 2) -> MotionPrior:
-    """The mean pose encoding per view over ``epochs`` draws of each of ``bags`` (``drawn_views``). Raises ValueError
-    when no bag can be read."""
+def motion_prior(bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0, epochs: int = 2,
+                 any_view: bool = False) -> MotionPrior:
+    """The mean pose encoding per view over ``epochs`` draws of each of ``bags`` (``drawn_views``); ``any_view``: one
+    mean over every view after the first, the same for each. VGGT tells the views after the first apart only by what
+    they show (no view index reaches it), so that one pose is what it answers when it reads nothing from them; the
+    per-view mean is what a model told the view's place in the sample could answer. Raises ValueError when no bag can
+    be read."""
     from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
 
     draws = [pose_encoding(views)[1:] for views in drawn_views(bags, frames, seed, span, epochs)]
     if not draws:
         raise ValueError(f"none of the {len(bags)} bags could be read for the motion prior")
     encodings = torch.stack(draws)  # [N, S - 1, 9]
+    views = encodings.shape[1]
+    if any_view:
+        encodings = encodings.reshape(-1, 1, encodings.shape[-1])
     u, _, vt = torch.linalg.svd(quat_to_mat(encodings[..., 3:7]).mean(0))
     flip = torch.ones(len(u), 3)
     flip[:, 2] = torch.det(u @ vt)  # the nearest rotation, not a reflection
-    return MotionPrior(encodings[..., :3].mean(0), u @ torch.diag_embed(flip) @ vt)
+    translation, rotation = encodings[..., :3].mean(0), u @ torch.diag_embed(flip) @ vt
+    return MotionPrior(translation.expand(views, 3), rotation.expand(views, 3, 3))
 
 
 def view_overlap(bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0) -> float:
@@ -333,7 +346,7 @@ def view_overlap(bags: list[str], frames: int = 8, seed: int = 0, span: float = 
 
 @torch.no_grad()
 def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0,
-                    prior: MotionPrior | None = None) -> dict:
+                    priors: dict[str, MotionPrior] | None = None) -> dict:
     """How well VGGT recovers the held-out scenes' ground truth: one draw of ``frames`` views over ``span`` of each
     bag's walk.
 
@@ -341,20 +354,23 @@ def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: in
     R R*^T), ``fov_deg`` (|fov - fov*|, both axes), and over pixels with depth ``depth_abs_rel`` (|d - d*| / d*)
     and ``depth_delta1`` (share with max(d/d*, d*/d) < 1.25); ``bags`` scored and ``skipped``; and what the guess
     that the camera never moved scores on the same views (``still_translation_m`` |t*|, ``still_rotation_deg`` the
-    angle of R*); with a training ``prior``, what it scores (``motion_translation_m``, ``motion_rotation_deg``).
+    angle of R*); for each of the training ``priors`` (``motion_prior``s by name), what it scores
+    (``{name}_translation_m``, ``{name}_rotation_deg``).
     A VGGT no better than those has not learnt the views' relative poses from the frames. With a point head,
     ``points_m``: the mean distance between predicted and true 3D points in the first camera's frame over the
     pixels with depth of the views after the first."""
     from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
 
-    if prior is not None and len(prior.translation) != frames - 1:
-        raise ValueError(f"a motion prior of {len(prior.translation) + 1} views for {frames}-view samples")
+    priors = priors or {}
+    for prior in priors.values():
+        if len(prior.translation) != frames - 1:
+            raise ValueError(f"a motion prior of {len(prior.translation) + 1} views for {frames}-view samples")
     vggt = model.vggt.eval()
     device = next(vggt.parameters()).device
     dataset = GeometryDataset(bags, processor, frames, seed)
     dataset.span, dataset.points = span, vggt.point_head is not None
     per_view = ("translation_m", "rotation_deg", "fov_deg", "still_translation_m", "still_rotation_deg",
-                *(("motion_translation_m", "motion_rotation_deg") if prior is not None else ()))
+                *(f"{name}_{k}" for name in priors for k in ("translation_m", "rotation_deg")))
     sums = {k: 0.0 for k in (*per_view, "depth_abs_rel", "depth_delta1")}
     views = pixels = point_pixels = scored = skipped = 0
     points_m = 0.0
@@ -370,9 +386,9 @@ def geometry_scores(model, processor, bags: list[str], frames: int = 8, seed: in
         sums["rotation_deg"] += float(rotation_angle_deg(quat_to_mat(pred[:, 3:7]) @ true_rotation.mT).sum())
         sums["still_translation_m"] += float(true[:, :3].norm(dim=-1).sum())
         sums["still_rotation_deg"] += float(rotation_angle_deg(true_rotation).sum())
-        if prior is not None:
-            sums["motion_translation_m"] += float((prior.translation - true[:, :3]).norm(dim=-1).sum())
-            sums["motion_rotation_deg"] += float(rotation_angle_deg(prior.rotation @ true_rotation.mT).sum())
+        for name, prior in priors.items():
+            sums[f"{name}_translation_m"] += float((prior.translation - true[:, :3]).norm(dim=-1).sum())
+            sums[f"{name}_rotation_deg"] += float(rotation_angle_deg(prior.rotation @ true_rotation.mT).sum())
         sums["fov_deg"] += float(torch.rad2deg((pred[:, 7:] - true[:, 7:]).abs()).mean(-1).sum())
         views += len(true)
         if out.depth is not None:

@@ -147,7 +147,9 @@ def _scores(result) -> dict:
 
 def geometry_check(out: Path, heldout: Path, bags: int, span: float = 1.0, train: Path | None = None) -> dict:
     """VGGT after the geometry stage against its random initialisation, the guess that the camera never moved and,
-    given the ``train`` questions, the training draws' mean motion per view, on the first ``bags`` held-out scenes
+    given the ``train`` questions, the training draws' mean motion per view (``mean_motion``) and their one mean pose
+    for every view (``mean_pose``, what VGGT answers reading nothing from the frames), on the first ``bags`` held-out
+    scenes
     (views over ``span`` of each walk: 1 = spread over all of it), and how much neighbouring views of those scenes
     overlap (``view_overlap``)."""
     from spacemind_ros.model.presets import build_small, load_model
@@ -159,11 +161,13 @@ def geometry_check(out: Path, heldout: Path, bags: int, span: float = 1.0, train
         return sorted({r.media for r in records})
 
     paths = scene_bags(heldout)[:bags]
-    prior = motion_prior(scene_bags(train)[:MOTION_PRIOR_BAGS], span=span) if train else None
-    trained = geometry_scores(*load_model(out / "1-geometry" / "final"), paths, span=span, prior=prior)
+    training_bags = scene_bags(train)[:MOTION_PRIOR_BAGS] if train else []
+    priors = {name: motion_prior(training_bags, span=span, any_view=any_view)
+              for name, any_view in (("motion", False), ("pose", True))} if train else {}
+    trained = geometry_scores(*load_model(out / "1-geometry" / "final"), paths, span=span, priors=priors)
     untrained = geometry_scores(*build_small(), paths, span=span)
     # the guesses read the ground truth only: the same for both models
-    prefixes = {"camera_still": "still", **({"mean_motion": "motion"} if prior is not None else {})}
+    prefixes = {"camera_still": "still", **({"mean_motion": "motion", "mean_pose": "pose"} if priors else {})}
     guesses = {name: {k: trained.pop(f"{prefix}_{k}") for k in ("translation_m", "rotation_deg")}
                for name, prefix in prefixes.items()}
     untrained = {k: v for k, v in untrained.items() if not k.startswith("still_")}

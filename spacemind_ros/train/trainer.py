@@ -298,8 +298,8 @@ class Trainer:
         if self.dense:
             self.dataset.epoch = self.epoch  # each epoch draws other views of every scene
             t = self.cfg.train
-            self.dataset.span = epoch_span(self.epoch, self.total_steps / self.steps_per_epoch, t.geometry_span,
-                                           t.geometry_span_from)
+            self.dataset.span = (t.geometry_span_min, t.geometry_span) if t.geometry_span_min is not None else \
+                epoch_span(self.epoch, self.total_steps / self.steps_per_epoch, t.geometry_span, t.geometry_span_from)
         return DataLoader(self.dataset, batch_size=self.cfg.train.micro_batch, sampler=self.sampler,
                           collate_fn=self.collator, num_workers=self.cfg.data.num_workers,
                           generator=torch.Generator().manual_seed(self.cfg.train.seed))  # keeps global RNG untouched
