@@ -179,6 +179,7 @@ def test_the_recipe_runs_in_its_ci_length(tmp_path):
     for guess in ("camera_still", "mean_motion", "mean_pose"):
         assert set(geometry[guess]) == {"translation_m", "rotation_deg"} and geometry[guess]["rotation_deg"] >= 0
     assert geometry["camera_still"]["rotation_deg"] > 0
+    assert geometry["mean_pose"] != geometry["mean_motion"]  # one pose for all views is not each view's own
     assert 0 < geometry["view_overlap"] < 1  # neighbouring views share some of what they show, never all
     scores = geometry["trained"] | geometry["initialisation"]
     assert not any(k.startswith(("still_", "motion_", "pose_")) for k in scores)

@@ -349,7 +349,9 @@ def test_a_span_range_gives_each_sample_its_own_spacing_and_the_evaluation_the_s
     assert len(spans) == 4 and spans[-1] == 0.9  # three epochs of one scene, then the held-out evaluation
     assert all(0.3 <= x <= 0.9 for x in spans[:3]) and len(set(spans[:3])) == 3
     with pytest.raises(ValueError, match="geometry_span_min 0.3: .* not with geometry_span_from"):
-        load_config(None, ["train.geometry_span_min=0.3", "train.geometry_span_from=0.5"])
+        load_config(None, ["train.geometry_span_min=0.3", "train.geometry_span_from=0.5", "train.objective=geometry"])
+    with pytest.raises(ValueError, match="geometry_span_min 0.3: .* for train.objective geometry"):
+        load_config(None, ["train.geometry_span_min=0.3", "train.objective=category"])
 
 
 def test_the_heads_train_exactly_when_their_loss_counts(scene, tmp_path):

@@ -99,7 +99,8 @@ class TrainSection:
     geometry_span_from: float | None = _f(None, "a curriculum: the span of the first epoch, growing linearly to "
                                                 "geometry_span by the last (views close in time overlap, so their "
                                                 "relative poses are learnt first); null = geometry_span throughout")
-    geometry_span_min: float | None = _f(None, "each training sample's views spread over its own share of the walk, "
+    geometry_span_min: float | None = _f(None, "the geometry objective: each training sample's views spread over its "
+                                               "own share of the walk, "
                                                "drawn uniformly between this and geometry_span (the views' spacing "
                                                "then varies, so it must be read from the frames, not learnt as the "
                                                "walks' usual motion); null = geometry_span for every sample; the "
@@ -153,9 +154,11 @@ class TrainConfig:
             if getattr(self.train, name) < 0:
                 raise ValueError(f"train.{name} {getattr(self.train, name)}: a weight, at least 0")
         if self.train.geometry_span_min is not None and (self.train.geometry_span_from is not None or not
-                                                          0 < self.train.geometry_span_min <= self.train.geometry_span):
+                                                          0 < self.train.geometry_span_min <= self.train.geometry_span
+                                                          or self.train.objective != "geometry"):
             raise ValueError(f"train.geometry_span_min {self.train.geometry_span_min}: the shortest share of the walk "
-                             f"a sample's views cover, in (0, geometry_span], and not with geometry_span_from")
+                             f"a geometry sample's views cover, in (0, geometry_span], for train.objective geometry "
+                             f"and not with geometry_span_from")
         for name in ("geometry_span", "geometry_span_from"):
             value = getattr(self.train, name)
             if value is not None and not 0 < value <= 1:

@@ -290,8 +290,9 @@ class GeometryLoss(nn.Module):
 
 @dataclass
 class MotionPrior:
-    """The mean pose of each view of a sample relative to the first, over training draws: what a VGGT that learnt
-    how the walks move, and nothing of what the frames show, would answer."""
+    """The mean pose of each view of a sample relative to the first, over training draws (or, from
+    ``motion_prior(any_view=True)``, one mean for every view): what a model that learnt how the walks move, and nothing
+    of what the frames show, would answer."""
     translation: torch.Tensor  # [S - 1, 3] metres
     rotation: torch.Tensor  # [S - 1, 3, 3] the rotations' chordal mean
 
