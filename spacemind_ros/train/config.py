@@ -100,11 +100,10 @@ class TrainSection:
                                                 "geometry_span by the last (views close in time overlap, so their "
                                                 "relative poses are learnt first); null = geometry_span throughout")
     geometry_span_min: float | None = _f(None, "the geometry objective: each training sample's views spread over its "
-                                               "own share of the walk, "
-                                               "drawn uniformly between this and geometry_span (the views' spacing "
-                                               "then varies, so it must be read from the frames, not learnt as the "
-                                               "walks' usual motion); null = geometry_span for every sample; the "
-                                               "evaluation uses geometry_span")
+                                               "own share of the walk, drawn uniformly between this and geometry_span "
+                                               "(the views' spacing then varies, so it must be read from the frames, "
+                                               "not learnt as the walks' usual motion); null = geometry_span for every "
+                                               "sample; the evaluation uses geometry_span")
     device: str = _f("auto", "auto (cuda if available), cpu, cuda, cuda:N (under torchrun: the local rank's GPU)")
     precision: str = _f("auto", "auto (bf16 autocast on GPU, fp32 on CPU), bf16, fp32")
     weights_dtype: str = _f("auto", "dtype of the frozen InternVL weights (ViT, projector, LLM): auto (bfloat16 on "

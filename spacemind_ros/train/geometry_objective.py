@@ -157,8 +157,7 @@ def epoch_span(epoch: int, epochs: float, span: float, span_from: float | None) 
 class SceneViewsDataset(Dataset):
     """One sample per (scene bag, epoch draw) of ``frames`` views spread over ``span`` of the walk, or over a share
     drawn per sample from a ``(low, high)`` span (the trainer sets ``epoch`` and ``span`` each epoch);
-    ``sample(bag, picks)`` makes it. Unreadable bags come back as
-    :class:`Skipped`, named."""
+    ``sample(bag, picks)`` makes it. Unreadable bags come back as :class:`Skipped`, named."""
 
     def __init__(self, bags: list[str], processor, frames: int = 8, seed: int = 0):
         self.bags, self.processor, self.frames, self.seed = bags, processor, frames, seed

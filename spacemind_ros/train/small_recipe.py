@@ -149,9 +149,8 @@ def geometry_check(out: Path, heldout: Path, bags: int, span: float = 1.0, train
     """VGGT after the geometry stage against its random initialisation, the guess that the camera never moved and,
     given the ``train`` questions, the training draws' mean motion per view (``mean_motion``) and their one mean pose
     for every view (``mean_pose``, what VGGT answers reading nothing from the frames), on the first ``bags`` held-out
-    scenes
-    (views over ``span`` of each walk: 1 = spread over all of it), and how much neighbouring views of those scenes
-    overlap (``view_overlap``)."""
+    scenes (views over ``span`` of each walk: 1 = spread over all of it), and how much neighbouring views of those
+    scenes overlap (``view_overlap``)."""
     from spacemind_ros.model.presets import build_small, load_model
     from spacemind_ros.train.geometry_objective import geometry_scores, motion_prior, view_overlap
     from spacemind_ros.train.readers import read_dataset
