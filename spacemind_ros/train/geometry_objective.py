@@ -308,19 +308,23 @@ def drawn_views(bags: list[str], frames: int, seed: int, span: float, epochs: in
             yield views
 
 
-def motion_prior(bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0, epochs: int = 2,
-                 any_view: bool = False) -> MotionPrior:
-    """The mean pose encoding per view over ``epochs`` draws of each of ``bags`` (``drawn_views``); ``any_view``: one
-    mean over every view after the first, the same for each. VGGT tells the views after the first apart only by what
-    they show (no view index reaches it), so that one pose is what it answers when it reads nothing from them; the
-    per-view mean is what a model told the view's place in the sample could answer. Raises ValueError when no bag can
-    be read."""
-    from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
-
+def training_motions(bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0,
+                     epochs: int = 2) -> torch.Tensor:
+    """``[N, S - 1, 9]``: the pose encodings of the views after the first, relative to it, over ``epochs`` draws of
+    each of ``bags`` (``drawn_views``). Raises ValueError when no bag can be read."""
     draws = [pose_encoding(views)[1:] for views in drawn_views(bags, frames, seed, span, epochs)]
     if not draws:
         raise ValueError(f"none of the {len(bags)} bags could be read for the motion prior")
-    encodings = torch.stack(draws)  # [N, S - 1, 9]
+    return torch.stack(draws)
+
+
+def mean_motion(encodings: torch.Tensor, any_view: bool = False) -> MotionPrior:
+    """The mean of ``encodings`` ``[N, S - 1, 9]`` per view; ``any_view``: one mean over every view after the first,
+    the same for each. VGGT tells the views after the first apart only by what they show (no view index reaches it),
+    so that one pose is what it answers when it reads nothing from them; the per-view mean is what a model told the
+    view's place in the sample could answer."""
+    from spacemind_ros.model.vggt.pose_encoding import quat_to_mat
+
     views = encodings.shape[1]
     if any_view:
         encodings = encodings.reshape(-1, 1, encodings.shape[-1])
@@ -329,6 +333,12 @@ def motion_prior(bags: list[str], frames: int = 8, seed: int = 0, span: float = 
     flip[:, 2] = torch.det(u @ vt)  # the nearest rotation, not a reflection
     translation, rotation = encodings[..., :3].mean(0), u @ torch.diag_embed(flip) @ vt
     return MotionPrior(translation.expand(views, 3), rotation.expand(views, 3, 3))
+
+
+def motion_prior(bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0, epochs: int = 2,
+                 any_view: bool = False) -> MotionPrior:
+    """``mean_motion`` of ``training_motions``. Raises ValueError when no bag can be read."""
+    return mean_motion(training_motions(bags, frames, seed, span, epochs), any_view)
 
 
 def view_overlap(bags: list[str], frames: int = 8, seed: int = 0, span: float = 1.0) -> float:

@@ -152,7 +152,7 @@ def geometry_check(out: Path, heldout: Path, bags: int, span: float = 1.0, train
     scenes (views over ``span`` of each walk: 1 = spread over all of it), and how much neighbouring views of those
     scenes overlap (``view_overlap``)."""
     from spacemind_ros.model.presets import build_small, load_model
-    from spacemind_ros.train.geometry_objective import geometry_scores, motion_prior, view_overlap
+    from spacemind_ros.train.geometry_objective import geometry_scores, mean_motion, training_motions, view_overlap
     from spacemind_ros.train.readers import read_dataset
 
     def scene_bags(questions: Path) -> list[str]:
@@ -160,9 +160,8 @@ def geometry_check(out: Path, heldout: Path, bags: int, span: float = 1.0, train
         return sorted({r.media for r in records})
 
     paths = scene_bags(heldout)[:bags]
-    training_bags = scene_bags(train)[:MOTION_PRIOR_BAGS] if train else []
-    priors = {name: motion_prior(training_bags, span=span, any_view=any_view)
-              for name, any_view in (("motion", False), ("pose", True))} if train else {}
+    motions = training_motions(scene_bags(train)[:MOTION_PRIOR_BAGS], span=span) if train else None
+    priors = {"motion": mean_motion(motions), "pose": mean_motion(motions, any_view=True)} if train else {}
     trained = geometry_scores(*load_model(out / "1-geometry" / "final"), paths, span=span, priors=priors)
     untrained = geometry_scores(*build_small(), paths, span=span)
     # the guesses read the ground truth only: the same for both models
