@@ -50,9 +50,11 @@ def class_word_embeddings(model, tokenizer) -> torch.Tensor:
     return torch.stack(rows).detach()
 
 
-def read_labelled_views(bag: str | Path, picks: Sequence[int] | Callable[[int], Sequence[int]]):
-    """``[(rgb [H, W, 3] uint8, classes [H, W] uint8)]`` for ``picks`` (indices of the image messages, or a function
-    of their count). ValueError naming the bag when it has no semantic topic or a frame lacks its label."""
+def read_labelled_views(bag: str | Path, picks: Sequence[int] | Callable[[int], Sequence[int]],
+                        until_ns: int | None = None):
+    """``[(rgb [H, W, 3] uint8, classes [H, W] uint8)]`` for ``picks`` (indices of the image messages logged at or
+    before ``until_ns``, or a function of their count). ValueError naming the bag when it has no semantic topic or a
+    frame lacks its label."""
     from rosbags.highlevel import AnyReader
 
     from spacemind_ros.images import image_msg_to_array, image_msg_to_rgb8
@@ -62,7 +64,8 @@ def read_labelled_views(bag: str | Path, picks: Sequence[int] | Callable[[int], 
         if SEMANTIC_TOPIC not in conns or IMAGE_TOPIC not in conns:
             raise ValueError(f"{bag}: no {SEMANTIC_TOPIC} (generate the scenes again: spacemind-scenes writes it "
                              "since generator version 2)")
-        stamps = [ts for _, ts, _ in reader.messages(connections=[conns[IMAGE_TOPIC]])]
+        stamps = [ts for _, ts, _ in reader.messages(connections=[conns[IMAGE_TOPIC]])
+                  if until_ns is None or ts <= until_ns]
         picks = picks(len(stamps)) if callable(picks) else picks
         keep = {stamps[i] for i in picks}
         got: dict[str, dict[int, object]] = {IMAGE_TOPIC: {}, SEMANTIC_TOPIC: {}}

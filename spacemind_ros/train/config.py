@@ -104,6 +104,10 @@ class TrainSection:
                                                "(the views' spacing then varies, so it must be read from the frames, "
                                                "not learnt as the walks' usual motion); null = geometry_span for every "
                                                "sample; the evaluation uses geometry_span")
+    visual_words_weight: float = _f(0.0, "the answer objective's auxiliary loss: at every visual token the LLM names "
+                                          "the object its patch shows, through its own LM head, against the scenes' "
+                                          "per-pixel classes (spacemind_ros.train.visual_words; scene bags); 0 = off")
+    visual_words_layer: int = _f(-1, "the LLM layer whose output that loss reads (1 = the first; -1 = the middle)")
     device: str = _f("auto", "auto (cuda if available), cpu, cuda, cuda:N (under torchrun: the local rank's GPU)")
     precision: str = _f("auto", "auto (bf16 autocast on GPU, fp32 on CPU), bf16, fp32")
     weights_dtype: str = _f("auto", "dtype of the frozen InternVL weights (ViT, projector, LLM): auto (bfloat16 on "
@@ -149,7 +153,7 @@ class TrainConfig:
         for name, choices in (("category_head", CATEGORY_HEADS), ("quaternion_sign", QUATERNION_SIGNS)):
             if getattr(self.train, name) not in choices:
                 raise ValueError(f"train.{name} {getattr(self.train, name)!r}: choose from {', '.join(choices)}")
-        for name in ("depth_weight", "point_weight"):
+        for name in ("depth_weight", "point_weight", "visual_words_weight"):
             if getattr(self.train, name) < 0:
                 raise ValueError(f"train.{name} {getattr(self.train, name)}: a weight, at least 0")
         if self.train.geometry_span_min is not None and (self.train.geometry_span_from is not None or not

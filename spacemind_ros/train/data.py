@@ -58,9 +58,11 @@ BLANK_GREY = 128  # the VSI-Bench blind test's grey, as spacemind-eval run --per
 
 class QADataset(Dataset):
     def __init__(self, records: list[QARecord], processor, sampling: WindowConfig,
-                 cache: EncoderCache | None = None, frame_cache: FrameCache | None = None, blank: bool = False):
+                 cache: EncoderCache | None = None, frame_cache: FrameCache | None = None, blank: bool = False,
+                 word_targets=None):
         self.records, self.processor, self.sampling, self.cache = records, processor, sampling, cache
         self.frame_cache, self.blank = frame_cache, blank
+        self.word_targets = word_targets  # visual_words.SampledTokenTargets, or None (bags only)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -84,6 +86,8 @@ class QADataset(Dataset):
                 item["vggt_pixels"] = self.processor.vggt_pixels(frames)
                 item["cache_key"] = key
             item["input_ids"], item["labels"] = tokenize_sample(self.processor, n, rec)
+            if self.word_targets is not None and rec.media_kind == "bag":
+                item["word_targets"] = self.word_targets(rec.media, self.sampling, rec.until_ns)  # [N, M, classes]
             return item
         except Exception as exc:  # noqa: BLE001 - any unreadable media is one skipped sample, named
             return Skipped(rec.id, rec.media, f"{type(exc).__name__}: {exc}")
@@ -109,6 +113,8 @@ class Collator:
             n = len(x["input_ids"])
             ids[r, :n], labels[r, :n], mask[r, :n] = x["input_ids"], x["labels"], 1
         batch.update(input_ids=ids, labels=labels, attention_mask=mask)
+        if all("word_targets" in x for x in good):  # [tokens, classes], in the order the image tokens are filled
+            batch["word_targets"] = torch.cat([x["word_targets"].flatten(0, 1) for x in good])
         return batch
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "samples", "skipped", "samples_per_s", "eval_loss", "eval_score")
+COLUMNS = ("step", "epoch", "loss", "lr", "grad_norm", "samples", "skipped", "samples_per_s", "eval_loss", "eval_score",
+           "words_loss")
 
 
 class LossLog:

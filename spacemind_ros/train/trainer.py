@@ -30,7 +30,7 @@ from spacemind_ros.train.distributed import (
     zero_loss,
 )
 from spacemind_ros.train.encoder_cache import EncoderCache, encoder_fingerprint
-from spacemind_ros.train.category_objective import CategoryDataset, CategoryLoss
+from spacemind_ros.train.category_objective import CategoryDataset, CategoryLoss, num_classes, token_grid
 from spacemind_ros.train.geometry_objective import GeometryDataset, GeometryLoss, collate_geometry, epoch_span
 from spacemind_ros.train.position_objective import PositionDataset, PositionLoss, baseline_errors
 from spacemind_ros.train.loss_log import LossLog, plot_loss_curve
@@ -38,6 +38,7 @@ from spacemind_ros.train.media import FrameCache
 from spacemind_ros.train.model_setup import build_training_model
 from spacemind_ros.train.readers import read_dataset
 from spacemind_ros.train.token_head import TokenHeadLoss
+from spacemind_ros.train.visual_words import SampledTokenTargets, object_word_ids, visual_words_loss
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,18 @@ class AnswerLoss(nn.Module):
     8k x 152k floats). ``forward(None)`` returns a zero loss that touches every trainable weight, so a rank whose
     micro-batch was all skipped still joins DDP's gradient all-reduce."""
 
-    def __init__(self, model, use_cgmf: bool = True):
+    def __init__(self, model, use_cgmf: bool = True, words_weight: float = 0.0, words_layer: int = -1,
+                 tokenizer=None):
         super().__init__()
         self.model, self.use_cgmf = model, use_cgmf
+        # The visual-words loss (spacemind_ros.train.visual_words), training only: the held-out loss stays the answer's.
+        self.words_weight = words_weight
+        layers = model.base.config.text_config.num_hidden_layers
+        self.words_layer = words_layer if words_layer >= 0 else layers // 2
+        if not 1 <= self.words_layer <= layers:
+            raise ValueError(f"train.visual_words_layer {words_layer}: an LLM layer in 1..{layers} (-1 = the middle)")
+        self.word_ids = object_word_ids(tokenizer) if words_weight else None
+        self.last_words_loss: float | None = None
 
     def forward(self, batch: dict | None, features: list | None = None) -> torch.Tensor:
         m = self.model
@@ -63,12 +73,21 @@ class AnswerLoss(nn.Module):
         else:
             fused = torch.cat([v for v, _, _ in features])
         embeds = m.embed(batch["input_ids"], fused)
-        hidden = m.base.model.language_model(inputs_embeds=embeds,
-                                             attention_mask=batch["attention_mask"]).last_hidden_state
+        llm = m.base.model.language_model
+        words = bool(self.words_weight) and self.training and batch.get("word_targets") is not None
+        out = llm(inputs_embeds=embeds, attention_mask=batch["attention_mask"], output_hidden_states=words)
+        hidden = out.last_hidden_state
         targets = batch["labels"][:, 1:]
         keep = targets != IGNORE
         logits = m.base.lm_head(hidden[:, :-1][keep]).float()
-        return F.cross_entropy(logits, targets[keep], reduction="sum")
+        loss = F.cross_entropy(logits, targets[keep], reduction="sum")
+        if not words:
+            return loss
+        aux = visual_words_loss(out.hidden_states[self.words_layer], batch["input_ids"] == m.image_token_id,
+                                batch["word_targets"], llm.norm, m.base.lm_head, self.word_ids)
+        self.last_words_loss = float(aux.detach())
+        # a mean over visual tokens, scaled to the answer tokens the trainer divides by
+        return loss + self.words_weight * aux * int(keep.sum())
 
 
 def _official_scorer():
@@ -135,7 +154,9 @@ class Trainer:
                 gradient_checkpointing_kwargs={"use_reentrant": False})
         self.loss_module = (GeometryLoss(self.model, t.depth_weight, t.point_weight, t.quaternion_sign) if self.geometry
                             else CategoryLoss(self.model, t.category_head, self.processor.tokenizer) if self.category
-                            else PositionLoss(self.model) if self.position else AnswerLoss(self.model, self.use_cgmf))
+                            else PositionLoss(self.model) if self.position
+                            else AnswerLoss(self.model, self.use_cgmf, t.visual_words_weight, t.visual_words_layer,
+                                            self.processor.tokenizer))
         self.ddp = self.loss_module
         if self.dist.distributed:
             from torch.nn.parallel import DistributedDataParallel
@@ -161,6 +182,9 @@ class Trainer:
         self.last_eval_unscorable = 0  # held-out records the official scorer cannot score (ground truth 0)
         self.cache_hits = self.cache_misses = 0
         self.frame_cache = FrameCache(config.data.frame_cache_mb << 20)
+        self.word_targets = None
+        if t.visual_words_weight and not self.dense:  # the sampled frames' class shares, read once a scene
+            self.word_targets = SampledTokenTargets(token_grid(self.model.tokens_per_frame), num_classes())
         self.train_records, self.eval_records = self._read_data()
         self.dataset = self._dataset(self.train_records)
         self.collator = collate_geometry if self.dense else Collator(self.processor.tokenizer.pad_token_id)
@@ -217,7 +241,7 @@ class Trainer:
     def _dataset(self, records):
         if not self.dense:
             return QADataset(records, self.processor, self.sampling, self.cache, self.frame_cache,
-                             self.cfg.data.blank_frames)
+                             self.cfg.data.blank_frames, self.word_targets)
         bags = list(dict.fromkeys(r.media for r in records if r.media_kind == "bag"))  # one sample per scene
         if records and not bags:
             raise ValueError(f"train.objective {self.cfg.train.objective} needs scene bags (data entries of format "
@@ -289,6 +313,8 @@ class Trainer:
             return module(batch)
         features = self.features(batch)
         on = {k: batch[k].to(self.dist.device) for k in ("input_ids", "labels", "attention_mask")}
+        if "word_targets" in batch:
+            on["word_targets"] = batch["word_targets"]
         with self._autocast():
             return module(on, features)
 
@@ -346,6 +372,8 @@ class Trainer:
                 row = {"step": self.step, "epoch": self.epoch + self.step_in_epoch / self.steps_per_epoch,
                        "loss": loss_sum / n_units if n_units else float("nan"), "lr": self.scheduler.get_last_lr()[0],
                        "grad_norm": float(grad_norm), "samples": self.samples_seen, "skipped": int(n_skipped)}
+                if getattr(self.loss_module, "last_words_loss", None) is not None:  # this rank's last micro-batch
+                    row["words_loss"] = self.loss_module.last_words_loss
                 if t.eval_every and self.step % t.eval_every == 0 and self.eval_records:
                     row["eval_loss"] = self.evaluate()
                     row["eval_score"] = self.last_eval_score
