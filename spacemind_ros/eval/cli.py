@@ -6,6 +6,8 @@
   report   report.md and PNG plots for a predictions file (optionally against a baseline), or for several run
            folders side by side (--runs: clean and perturbed runs, each against the baselines)
   routes   route advice against the scenes' ground truth (routes_heldout.jsonl): actions and landmarks matched
+  inventory  the scenes' inventory questions (inventory_heldout.jsonl): do the objects named come from the frames?
+           F1 against the truth beside the training split's frequency list
   convert  VSI-Bench-style videos + question records -> one bag per scene + question JSONL
 
 Baselines beside every score: random (1/options), majority (the evaluated set's commonest letter) and, with
@@ -219,6 +221,16 @@ def cmd_routes(args) -> int:
     return EXIT_OK
 
 
+def cmd_inventory(args) -> int:
+    from spacemind_ros.eval.inventory import run_inventory
+
+    summary = run_inventory(Path(args.questions), Path(args.out), Path(args.prior_from), model_path=args.model or "",
+                            preset=args.preset, device=args.device, limit=args.limit)
+    print(json.dumps(summary, indent=1))
+    say(f"per question: {Path(args.out) / 'inventory.jsonl'}")
+    return EXIT_OK
+
+
 def cmd_convert(args) -> int:
     from spacemind_ros.eval.convert import convert
 
@@ -305,6 +317,20 @@ def build_parser() -> argparse.ArgumentParser:
     routes.add_argument("--out", default="eval_routes")
     routes.add_argument("--limit", type=int, help="only the first N routes")
     routes.set_defaults(func=cmd_routes)
+
+    inventory = sub.add_parser("inventory", help="the scenes' inventory questions (inventory_*.jsonl): the objects "
+                                                 "named against the truth and the training split's frequency list")
+    inventory.add_argument("--questions", required=True, help="inventory records JSONL (bag paths relative to its "
+                                                             "folder)")
+    inventory.add_argument("--prior-from", required=True, help="the training split's inventory records (the "
+                                                               "frequency list's source)")
+    which_model = inventory.add_mutually_exclusive_group()
+    which_model.add_argument("--preset", default="small", choices=["small", "tiny"])
+    which_model.add_argument("--model", help="SpaceMind folder")
+    inventory.add_argument("--device", default=d.device)
+    inventory.add_argument("--out", default="eval_inventory")
+    inventory.add_argument("--limit", type=int, help="only the first N questions")
+    inventory.set_defaults(func=cmd_inventory)
 
     conv = sub.add_parser("convert", help="VSI-Bench videos + questions -> bags + question JSONL")
     conv.add_argument("--questions", required=True, help="JSON, JSONL or parquet records")

@@ -238,10 +238,10 @@ class Trainer:
         self._log(f"{len(train)} training and {len(evals)} held-out samples")
         return train, evals
 
-    def _dataset(self, records):
-        if not self.dense:
+    def _dataset(self, records, training: bool = True):
+        if not self.dense:  # the visual-words targets train only (the held-out loss is the answers')
             return QADataset(records, self.processor, self.sampling, self.cache, self.frame_cache,
-                             self.cfg.data.blank_frames, self.word_targets)
+                             self.cfg.data.blank_frames, self.word_targets if training else None)
         bags = list(dict.fromkeys(r.media for r in records if r.media_kind == "bag"))  # one sample per scene
         if records and not bags:
             raise ValueError(f"train.objective {self.cfg.train.objective} needs scene bags (data entries of format "
@@ -456,7 +456,7 @@ class Trainer:
         names; the position stage: the mean distance in metres between a token's predicted and true position in the
         first view's frame); open records score 1 for an exact answer (case and a final period aside)."""
         records = self.eval_records[: self.cfg.train.eval_max_samples]
-        dataset = self._dataset(records)
+        dataset = self._dataset(records, training=False)
         scorer = _official_scorer() if self.cfg.train.eval_generate and not self.dense else None
         self.loss_module.eval()
         total = units = score = scored = unscorable = 0.0

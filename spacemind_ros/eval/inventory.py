@@ -1,0 +1,138 @@
+"""Does the model read what the frames show? ``spacemind-eval inventory`` on the scenes' inventory questions.
+
+The scenes' inventory records (``inventory_heldout.jsonl``, see ``spacemind_ros/scenes/inventory.py``) ask for the
+objects a walk shows and for each kind's total; every word of their answers only the frames decide. The pipeline
+watches each bag and answers them as the node would (greedy, ``MAX_NEW_TOKENS``: the lists are longer than VSI-Bench's
+16 tokens), and each answer is compared with the truth as sets: ``f1`` of the categories named, and for the totals
+question ``pairs_f1`` of the (category, count) pairs. The bar is the training split's frequency list (``prior``): its
+commonest categories, as many as its answers name on average, each with its commonest total; a model that reads no
+frame can do no better than a list like it. Not a VSI-Bench task: no official score exists for it.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from spacemind_ros.eval.bags import bag_frames
+from spacemind_ros.eval.questions import read_jsonl
+
+MAX_NEW_TOKENS = 64
+KINDS = {"order": "Name the objects", "totals": "Name each kind"}  # question text starts (scenes/inventory.py)
+
+
+def parse_items(text: str) -> list[tuple[str, int | None]]:
+    """``"chair 2, trash can 1"`` -> ``[("chair", 2), ("trash can", 1)]``; a missing or unreadable total is None."""
+    items = []
+    for part in text.strip().rstrip(".").split(","):
+        words = part.split()
+        if not words:
+            continue
+        count = int(words[-1]) if words[-1].isdigit() else None
+        name = " ".join(words[:-1] if count is not None else words).lower()
+        if name:
+            items.append((name, count))
+    return items
+
+
+def set_f1(predicted: set, truth: set) -> float:
+    hit = len(predicted & truth)
+    return 2.0 * hit / (len(predicted) + len(truth)) if hit else 0.0
+
+
+def inventory_match(prediction: str, truth: str) -> dict[str, float]:
+    """``f1`` of the category sets; ``pairs_f1`` of the (category, count) sets (the totals question's)."""
+    p, t = parse_items(prediction), parse_items(truth)
+    return {"f1": set_f1({n for n, _ in p}, {n for n, _ in t}), "pairs_f1": set_f1(set(p), set(t))}
+
+
+def question_kind(question: str) -> str:
+    for kind, start in KINDS.items():
+        if question.startswith(start):
+            return kind
+    raise ValueError(f"not an inventory question: {question!r}")
+
+
+def frequency_prior(records: list[dict]) -> dict[str, str]:
+    """Per question kind, the answer a model reading no frame gives best on average (module docstring)."""
+    lists = [parse_items(r["ground_truth"]) for r in records if question_kind(r["question"]) == "totals"]
+    if not lists:
+        raise ValueError("no totals questions to take the frequency list from")
+    seen = Counter(name for items in lists for name, _ in items)
+    size = round(sum(len(items) for items in lists) / len(lists))
+    totals = {name: Counter(n for items in lists for c, n in items if c == name).most_common(1)[0][0]
+              for name, _ in seen.most_common(size)}
+    return {"order": ", ".join(totals), "totals": ", ".join(f"{c} {n}" for c, n in totals.items())}
+
+
+def read_inventory(path: Path) -> list[dict]:
+    """Inventory records; a line without bag, question and ground_truth, or another question, is refused
+    (ValueError with its line)."""
+    records = []
+    for line, record, why in read_jsonl(path):
+        if record is None:
+            raise ValueError(f"{path}:{line}: {why}")
+        missing = [k for k in ("bag", "question", "ground_truth") if k not in record]
+        if missing:
+            raise ValueError(f"{path}:{line}: inventory record lacks {', '.join(missing)}")
+        try:
+            question_kind(record["question"])
+        except ValueError as exc:
+            raise ValueError(f"{path}:{line}: {exc}") from None
+        records.append(record)
+    return records
+
+
+def run_inventory(path: Path, out: Path, prior_from: Path, model_path: str = "", preset: str = "small",
+                  device: str = "cpu", limit: int | None = None) -> dict:
+    """Answer every inventory record of ``path`` offline; ``out/inventory.jsonl`` (one line each) and the summary
+    (``out/inventory_score.json``): per kind, the mean ``f1`` (and ``pairs_f1``) of the model and of the frequency
+    list of ``prior_from`` (the training split's inventory records)."""
+    from spacemind_ros.eval.settings import EvalSettings
+    from spacemind_ros.model.configuration_spacemind import SpaceMindConfig
+    from spacemind_ros.model.presets import SMALL_QUERY_FRAMES, load_model
+    from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner
+    from spacemind_ros.runtime import RuntimeSettings
+
+    path, out = Path(path), Path(out)
+    records = read_inventory(path)[:limit]
+    prior = frequency_prior(read_inventory(Path(prior_from)))
+    frames = SpaceMindConfig.load(model_path).query_frames if model_path else SMALL_QUERY_FRAMES
+    settings = EvalSettings(model_path=model_path, preset=preset, device=device, frames=frames)
+    model, processor = load_model(model_path or None, preset=preset, runtime=RuntimeSettings.resolve(device, "auto"))
+    out.mkdir(parents=True, exist_ok=True)
+    scores: dict[str, dict[str, list[float]]] = {}
+    by_bag: dict[str, list[dict]] = {}
+    for r in records:
+        by_bag.setdefault(r["bag"], []).append(r)
+    with open(out / "inventory.jsonl", "w", encoding="utf-8") as f:
+        for bag, group in by_bag.items():
+            reasoner = SpatialReasoner(model, processor, settings.window_config(),
+                                       ReasonerConfig(compute_nice=0, default_timeout_s=600.0,
+                                                      max_new_tokens=MAX_NEW_TOKENS))
+            try:
+                for stamp, image in bag_frames(path.parent / bag, group[0].get("image_topic", "/camera/image_raw")):
+                    reasoner.add_frame(stamp, image, copy=False)
+                reasoner.wait_features()
+                for r in group:
+                    kind = question_kind(r["question"])
+                    answer = reasoner.ask(r["question"], task="open")
+                    match = inventory_match(answer.answer, r["ground_truth"])
+                    guess = inventory_match(prior[kind], r["ground_truth"])
+                    row = scores.setdefault(kind, {k: [] for k in ("f1", "pairs_f1", "prior_f1", "prior_pairs_f1")})
+                    for k in ("f1", "pairs_f1"):
+                        row[k].append(match[k])
+                        row["prior_" + k].append(guess[k])
+                    f.write(json.dumps({"id": r.get("id"), "kind": kind, "prediction": answer.answer,
+                                        "ground_truth": r["ground_truth"], "success": answer.success,
+                                        "error_code": answer.error_code, "match": match}) + "\n")
+            finally:
+                reasoner.close()
+    summary = {"records": len(records), "model": settings.model_label, "frames": frames, "prior": prior,
+               **{kind: {"questions": len(row["f1"]), **{k: sum(v) / len(v) for k, v in row.items()}}
+                  for kind, row in scores.items()}}
+    for kind in scores:  # the counts of the order question are never asked for
+        if kind == "order":
+            del summary[kind]["pairs_f1"], summary[kind]["prior_pairs_f1"]
+    (out / "inventory_score.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
