@@ -49,21 +49,10 @@ def _settings(args):
     from spacemind_ros.eval.settings import EvalSettings
 
     return EvalSettings(model_path=args.model or "", preset=args.preset, device=args.device,
-                        frames=args.frames or _model_frames(args.model, args.preset),
+                        frames=args.frames or model_frames(args.model, args.preset),
                         window_max_frames=args.window_frames, window_duration_s=args.window_duration,
                         keyframe_gap_s=args.keyframe_gap, min_frames=args.min_frames, timeout_s=args.timeout,
                         perturbations=[p.spec for p in parse_all(args.perturb)], perturb_seed=args.perturb_seed)
-
-
-def _model_frames(model: str | None, preset: str) -> int:
-    """Frames per question the model was trained with (its config's query_frames)."""
-    from spacemind_ros.model.presets import SMALL_QUERY_FRAMES
-
-    if model:
-        from spacemind_ros.model.configuration_spacemind import SpaceMindConfig
-
-        return SpaceMindConfig.load(model).query_frames
-    return SMALL_QUERY_FRAMES if preset == "small" else 32
 
 
 def _check_resume(out: Path, settings, force: bool) -> None:

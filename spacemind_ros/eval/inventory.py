@@ -4,9 +4,10 @@ The scenes' inventory records (``inventory_heldout.jsonl``, see ``spacemind_ros/
 objects a walk shows and for each kind's total; every word of their answers only the frames decide. The pipeline
 watches each bag and answers them as the node would (greedy, ``MAX_NEW_TOKENS``: the lists are longer than VSI-Bench's
 16 tokens), and each answer is compared with the truth as sets: ``f1`` of the categories named, and for the totals
-question ``pairs_f1`` of the (category, count) pairs. The bar is the training split's frequency list (``prior``): its
-commonest categories, as many as its answers name on average, each with its commonest total; a model that reads no
-frame can do no better than a list like it. Not a VSI-Bench task: no official score exists for it.
+question ``pairs_f1`` of the (category, count) pairs (a name said twice counts once). The bar is the training
+split's frequency list (``prior``): its commonest categories, as many as its answers name on average, each with its
+commonest total; a strong answer for a model that reads no frame (the same list for every walk). Not a VSI-Bench
+task: no official score exists for it.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def parse_items(text: str) -> list[tuple[str, int | None]]:
         words = part.split()
         if not words:
             continue
-        count = int(words[-1]) if words[-1].isdigit() else None
+        count = int(words[-1]) if words[-1].isdecimal() else None
         name = " ".join(words[:-1] if count is not None else words).lower()
         if name:
             items.append((name, count))
@@ -59,7 +60,7 @@ def frequency_prior(records: list[dict]) -> dict[str, str]:
     if not lists:
         raise ValueError("no totals questions to take the frequency list from")
     seen = Counter(name for items in lists for name, _ in items)
-    size = round(sum(len(items) for items in lists) / len(lists))
+    size = int(sum(len(items) for items in lists) / len(lists) + 0.5)  # half up
     totals = {name: Counter(n for items in lists for c, n in items if c == name).most_common(1)[0][0]
               for name, _ in seen.most_common(size)}
     return {"order": ", ".join(totals), "totals": ", ".join(f"{c} {n}" for c, n in totals.items())}
@@ -88,16 +89,15 @@ def run_inventory(path: Path, out: Path, prior_from: Path, model_path: str = "",
     """Answer every inventory record of ``path`` offline; ``out/inventory.jsonl`` (one line each) and the summary
     (``out/inventory_score.json``): per kind, the mean ``f1`` (and ``pairs_f1``) of the model and of the frequency
     list of ``prior_from`` (the training split's inventory records)."""
-    from spacemind_ros.eval.settings import EvalSettings
-    from spacemind_ros.model.configuration_spacemind import SpaceMindConfig
-    from spacemind_ros.model.presets import SMALL_QUERY_FRAMES, load_model
+    from spacemind_ros.eval.settings import EvalSettings, model_frames
+    from spacemind_ros.model.presets import load_model
     from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner
     from spacemind_ros.runtime import RuntimeSettings
 
     path, out = Path(path), Path(out)
     records = read_inventory(path)[:limit]
     prior = frequency_prior(read_inventory(Path(prior_from)))
-    frames = SpaceMindConfig.load(model_path).query_frames if model_path else SMALL_QUERY_FRAMES
+    frames = model_frames(model_path, preset)
     settings = EvalSettings(model_path=model_path, preset=preset, device=device, frames=frames)
     model, processor = load_model(model_path or None, preset=preset, runtime=RuntimeSettings.resolve(device, "auto"))
     out.mkdir(parents=True, exist_ok=True)

@@ -40,15 +40,14 @@ def read_routes(path: Path) -> list[dict]:
 def run_routes(path: Path, out: Path, model_path: str = "", preset: str = "small", device: str = "cpu",
                limit: int | None = None) -> dict:
     """Answer every route record of ``path`` offline; ``out/routes.jsonl`` (one line each) and the summary."""
-    from spacemind_ros.eval.settings import EvalSettings
-    from spacemind_ros.model.configuration_spacemind import SpaceMindConfig
-    from spacemind_ros.model.presets import SMALL_QUERY_FRAMES, load_model
+    from spacemind_ros.eval.settings import EvalSettings, model_frames
+    from spacemind_ros.model.presets import load_model
     from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner
     from spacemind_ros.runtime import RuntimeSettings
 
     path, out = Path(path), Path(out)
     records = read_routes(path)[:limit]
-    frames = SpaceMindConfig.load(model_path).query_frames if model_path else SMALL_QUERY_FRAMES
+    frames = model_frames(model_path, preset)
     settings = EvalSettings(model_path=model_path, preset=preset, device=device, frames=frames)
     model, processor = load_model(model_path or None, preset=preset, runtime=RuntimeSettings.resolve(device, "auto"))
     out.mkdir(parents=True, exist_ok=True)

@@ -65,3 +65,14 @@ class EvalSettings:
         d["model"] = self.model_label
         d["perturbation"] = self.perturbation_label
         return d
+
+
+def model_frames(model: str | None, preset: str) -> int:
+    """Frames per question the model was trained with (its config's query_frames; a preset's own)."""
+    from spacemind_ros.model.presets import SMALL_QUERY_FRAMES
+
+    if model:
+        from spacemind_ros.model.configuration_spacemind import SpaceMindConfig
+
+        return SpaceMindConfig.load(model).query_frames
+    return SMALL_QUERY_FRAMES if preset == "small" else 32

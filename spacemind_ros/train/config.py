@@ -156,6 +156,9 @@ class TrainConfig:
         for name in ("depth_weight", "point_weight", "visual_words_weight"):
             if getattr(self.train, name) < 0:
                 raise ValueError(f"train.{name} {getattr(self.train, name)}: a weight, at least 0")
+        if self.train.visual_words_weight and self.train.objective != "answer":
+            raise ValueError(f"train.visual_words_weight {self.train.visual_words_weight}: an auxiliary loss of the "
+                             f"answer objective, not of {self.train.objective}")
         if self.train.geometry_span_min is not None and (self.train.geometry_span_from is not None or not
                                                           0 < self.train.geometry_span_min <= self.train.geometry_span
                                                           or self.train.objective != "geometry"):

@@ -86,11 +86,25 @@ class QADataset(Dataset):
                 item["vggt_pixels"] = self.processor.vggt_pixels(frames)
                 item["cache_key"] = key
             item["input_ids"], item["labels"] = tokenize_sample(self.processor, n, rec)
-            if self.word_targets is not None and rec.media_kind == "bag":
-                item["word_targets"] = self.word_targets(rec.media, self.sampling, rec.until_ns)  # [N, M, classes]
+            if self.word_targets is not None:
+                item["word_targets"] = self._word_targets(rec, item["input_ids"])
             return item
         except Exception as exc:  # noqa: BLE001 - any unreadable media is one skipped sample, named
             return Skipped(rec.id, rec.media, f"{type(exc).__name__}: {exc}")
+
+
+    def _word_targets(self, rec: QARecord, input_ids: torch.Tensor) -> torch.Tensor:
+        """``[image tokens, classes]``: the sampled frames' token class shares (visual_words), zeros where the
+        record has none (not a scene bag's image topic) or they do not fit its image tokens."""
+        from spacemind_ros.train.category_objective import IMAGE_TOPIC
+
+        tokens = int((input_ids == self.processor.image_token_id).sum())
+        targets = None
+        if rec.media_kind == "bag" and rec.topic in (None, IMAGE_TOPIC):
+            targets = self.word_targets(rec.media, self.sampling, rec.until_ns)  # [N, M, classes] or None
+        if targets is None or targets.shape[0] * targets.shape[1] != tokens:
+            return self.word_targets.empty(tokens)
+        return targets.flatten(0, 1)
 
 
 class Collator:
@@ -113,8 +127,8 @@ class Collator:
             n = len(x["input_ids"])
             ids[r, :n], labels[r, :n], mask[r, :n] = x["input_ids"], x["labels"], 1
         batch.update(input_ids=ids, labels=labels, attention_mask=mask)
-        if all("word_targets" in x for x in good):  # [tokens, classes], in the order the image tokens are filled
-            batch["word_targets"] = torch.cat([x["word_targets"].flatten(0, 1) for x in good])
+        if "word_targets" in good[0]:  # [tokens, classes], in the order the image tokens are filled
+            batch["word_targets"] = torch.cat([x["word_targets"] for x in good])
         return batch
 
 

@@ -49,7 +49,12 @@ class AnswerLoss(nn.Module):
 
     Only answer positions go through the LM head (a 32-frame prompt is ~8k tokens; full logits would be
     8k x 152k floats). ``forward(None)`` returns a zero loss that touches every trainable weight, so a rank whose
-    micro-batch was all skipped still joins DDP's gradient all-reduce."""
+    micro-batch was all skipped still joins DDP's gradient all-reduce.
+
+    With ``words_weight`` (``train.visual_words_weight``), training adds ``words_weight`` x the visual-words loss
+    (spacemind_ros.train.visual_words, a mean over visual tokens) x the micro-batch's answer tokens, so that after
+    the trainer's division it weighs ``words_weight`` against the answer tokens' mean; ``pop_words`` hands the
+    trainer what it added since the last call, so the logged ``loss`` stays the answers'."""
 
     def __init__(self, model, use_cgmf: bool = True, words_weight: float = 0.0, words_layer: int = -1,
                  tokenizer=None):
@@ -62,7 +67,7 @@ class AnswerLoss(nn.Module):
         if not 1 <= self.words_layer <= layers:
             raise ValueError(f"train.visual_words_layer {words_layer}: an LLM layer in 1..{layers} (-1 = the middle)")
         self.word_ids = object_word_ids(tokenizer) if words_weight else None
-        self.last_words_loss: float | None = None
+        self._words = [0.0, 0.0, 0]  # since pop_words: added to the loss, the words loss summed, micro-batches
 
     def forward(self, batch: dict | None, features: list | None = None) -> torch.Tensor:
         m = self.model
@@ -83,11 +88,19 @@ class AnswerLoss(nn.Module):
         loss = F.cross_entropy(logits, targets[keep], reduction="sum")
         if not words:
             return loss
+        last = self.words_layer == len(out.hidden_states) - 1  # the last layer's output is already normed
         aux = visual_words_loss(out.hidden_states[self.words_layer], batch["input_ids"] == m.image_token_id,
-                                batch["word_targets"], llm.norm, m.base.lm_head, self.word_ids)
-        self.last_words_loss = float(aux.detach())
-        # a mean over visual tokens, scaled to the answer tokens the trainer divides by
-        return loss + self.words_weight * aux * int(keep.sum())
+                                batch["word_targets"], nn.Identity() if last else llm.norm, m.base.lm_head,
+                                self.word_ids)
+        term = self.words_weight * aux * int(keep.sum())  # a mean over visual tokens, scaled as the answers' sum
+        self._words = [self._words[0] + float(term.detach()), self._words[1] + float(aux.detach()),
+                       self._words[2] + 1]
+        return loss + term
+
+    def pop_words(self) -> tuple[float, float, int]:
+        """(added to the loss, the visual-words loss summed, micro-batches) since the last call."""
+        words, self._words = self._words, [0.0, 0.0, 0]
+        return words[0], words[1], words[2]
 
 
 def _official_scorer():
@@ -365,15 +378,17 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
                 self.step_in_epoch += 1
-                loss_sum, n_units, n_samples, n_skipped = all_reduce_sum(
-                    self.dist, [loss_sum, units, per_step - len(skipped_now), len(skipped_now)])
+                words = self.loss_module.pop_words() if isinstance(self.loss_module, AnswerLoss) else (0.0, 0.0, 0)
+                loss_sum, n_units, n_samples, n_skipped, words_term, words_sum, words_n = all_reduce_sum(
+                    self.dist, [loss_sum, units, per_step - len(skipped_now), len(skipped_now), *words])
                 self.samples_seen += int(n_samples)
                 window_samples += n_samples
                 row = {"step": self.step, "epoch": self.epoch + self.step_in_epoch / self.steps_per_epoch,
-                       "loss": loss_sum / n_units if n_units else float("nan"), "lr": self.scheduler.get_last_lr()[0],
-                       "grad_norm": float(grad_norm), "samples": self.samples_seen, "skipped": int(n_skipped)}
-                if getattr(self.loss_module, "last_words_loss", None) is not None:  # this rank's last micro-batch
-                    row["words_loss"] = self.loss_module.last_words_loss
+                       "loss": (loss_sum - words_term) / n_units if n_units else float("nan"),  # the answers'
+                       "lr": self.scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+                       "samples": self.samples_seen, "skipped": int(n_skipped)}
+                if words_n:  # the visual-words loss, mean over this step's micro-batches
+                    row["words_loss"] = words_sum / words_n
                 if t.eval_every and self.step % t.eval_every == 0 and self.eval_records:
                     row["eval_loss"] = self.evaluate()
                     row["eval_score"] = self.last_eval_score
