@@ -46,7 +46,7 @@ def report_problems(problems, out: Path | None = None) -> None:
 
 def _settings(args):
     from spacemind_ros.eval.perturbations import parse_all
-    from spacemind_ros.eval.settings import EvalSettings
+    from spacemind_ros.eval.settings import EvalSettings, model_frames
 
     return EvalSettings(model_path=args.model or "", preset=args.preset, device=args.device,
                         frames=args.frames or model_frames(args.model, args.preset),
