@@ -233,6 +233,15 @@ def cmd_convert(args) -> int:
     return EXIT_SKIPPED if stats.problems else EXIT_OK
 
 
+def _offline_model_arguments(parser, device: str, out: str) -> None:
+    """--preset | --model, --device and --out of the offline tools beside ``run``."""
+    which_model = parser.add_mutually_exclusive_group()
+    which_model.add_argument("--preset", default="small", choices=["small", "tiny"])
+    which_model.add_argument("--model", help="SpaceMind folder")
+    parser.add_argument("--device", default=device)
+    parser.add_argument("--out", default=out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from spacemind_ros.eval.settings import FRAME_CHOICES, EvalSettings
 
@@ -299,11 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     routes = sub.add_parser("routes", help="route advice against ground-truth routes (scenes' routes_*.jsonl)")
     routes.add_argument("--routes", required=True, help="route records JSONL (bag paths relative to its folder)")
-    which_model = routes.add_mutually_exclusive_group()
-    which_model.add_argument("--preset", default="small", choices=["small", "tiny"])
-    which_model.add_argument("--model", help="SpaceMind folder")
-    routes.add_argument("--device", default=d.device)
-    routes.add_argument("--out", default="eval_routes")
+    _offline_model_arguments(routes, d.device, "eval_routes")
     routes.add_argument("--limit", type=int, help="only the first N routes")
     routes.set_defaults(func=cmd_routes)
 
@@ -313,11 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "folder)")
     inventory.add_argument("--prior-from", required=True, help="the training split's inventory records (the "
                                                                "frequency list's source)")
-    which_model = inventory.add_mutually_exclusive_group()
-    which_model.add_argument("--preset", default="small", choices=["small", "tiny"])
-    which_model.add_argument("--model", help="SpaceMind folder")
-    inventory.add_argument("--device", default=d.device)
-    inventory.add_argument("--out", default="eval_inventory")
+    _offline_model_arguments(inventory, d.device, "eval_inventory")
     inventory.add_argument("--limit", type=int, help="only the first N questions")
     inventory.set_defaults(func=cmd_inventory)
 

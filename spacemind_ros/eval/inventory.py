@@ -15,7 +15,6 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from spacemind_ros.eval.bags import bag_frames
 from spacemind_ros.eval.questions import read_jsonl
 
 MAX_NEW_TOKENS = 64
@@ -89,46 +88,29 @@ def run_inventory(path: Path, out: Path, prior_from: Path, model_path: str = "",
     """Answer every inventory record of ``path`` offline; ``out/inventory.jsonl`` (one line each) and the summary
     (``out/inventory_score.json``): per kind, the mean ``f1`` (and ``pairs_f1``) of the model and of the frequency
     list of ``prior_from`` (the training split's inventory records)."""
-    from spacemind_ros.eval.settings import EvalSettings, model_frames
-    from spacemind_ros.model.presets import load_model
-    from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner
-    from spacemind_ros.runtime import RuntimeSettings
+    from spacemind_ros.eval.offline import offline_model, watched_bags
 
     path, out = Path(path), Path(out)
     records = read_inventory(path)[:limit]
     prior = frequency_prior(read_inventory(Path(prior_from)))
-    frames = model_frames(model_path, preset)
-    settings = EvalSettings(model_path=model_path, preset=preset, device=device, frames=frames)
-    model, processor = load_model(model_path or None, preset=preset, runtime=RuntimeSettings.resolve(device, "auto"))
+    settings, model, processor = offline_model(model_path, preset, device)
     out.mkdir(parents=True, exist_ok=True)
     scores: dict[str, dict[str, list[float]]] = {}
-    by_bag: dict[str, list[dict]] = {}
-    for r in records:
-        by_bag.setdefault(r["bag"], []).append(r)
     with open(out / "inventory.jsonl", "w", encoding="utf-8") as f:
-        for bag, group in by_bag.items():
-            reasoner = SpatialReasoner(model, processor, settings.window_config(),
-                                       ReasonerConfig(compute_nice=0, default_timeout_s=600.0,
-                                                      max_new_tokens=MAX_NEW_TOKENS))
-            try:
-                for stamp, image in bag_frames(path.parent / bag, group[0].get("image_topic", "/camera/image_raw")):
-                    reasoner.add_frame(stamp, image, copy=False)
-                reasoner.wait_features()
-                for r in group:
-                    kind = question_kind(r["question"])
-                    answer = reasoner.ask(r["question"], task="open")
-                    match = inventory_match(answer.answer, r["ground_truth"])
-                    guess = inventory_match(prior[kind], r["ground_truth"])
-                    row = scores.setdefault(kind, {k: [] for k in ("f1", "pairs_f1", "prior_f1", "prior_pairs_f1")})
-                    for k in ("f1", "pairs_f1"):
-                        row[k].append(match[k])
-                        row["prior_" + k].append(guess[k])
-                    f.write(json.dumps({"id": r.get("id"), "kind": kind, "prediction": answer.answer,
-                                        "ground_truth": r["ground_truth"], "success": answer.success,
-                                        "error_code": answer.error_code, "match": match}) + "\n")
-            finally:
-                reasoner.close()
-    summary = {"records": len(records), "model": settings.model_label, "frames": frames, "prior": prior,
+        for group, reasoner in watched_bags(records, path.parent, settings, model, processor, MAX_NEW_TOKENS):
+            for r in group:
+                kind = question_kind(r["question"])
+                answer = reasoner.ask(r["question"], task="open")
+                match = inventory_match(answer.answer, r["ground_truth"])
+                guess = inventory_match(prior[kind], r["ground_truth"])
+                row = scores.setdefault(kind, {k: [] for k in ("f1", "pairs_f1", "prior_f1", "prior_pairs_f1")})
+                for k in ("f1", "pairs_f1"):
+                    row[k].append(match[k])
+                    row["prior_" + k].append(guess[k])
+                f.write(json.dumps({"id": r.get("id"), "kind": kind, "prediction": answer.answer,
+                                    "ground_truth": r["ground_truth"], "success": answer.success,
+                                    "error_code": answer.error_code, "match": match}) + "\n")
+    summary = {"records": len(records), "model": settings.model_label, "frames": settings.frames, "prior": prior,
                **{kind: {"questions": len(row["f1"]), **{k: sum(v) / len(v) for k, v in row.items()}}
                   for kind, row in scores.items()}}
     for kind in scores:  # the counts of the order question are never asked for

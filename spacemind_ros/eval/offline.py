@@ -49,3 +49,39 @@ class OfflineBackend:
 
     def close(self) -> None:
         self.reasoner.close()
+
+
+def offline_model(model_path: str, preset: str, device: str):
+    """(EvalSettings at the model's own frame count, model, processor) for the offline tools beside ``run``."""
+    from spacemind_ros.eval.settings import EvalSettings, model_frames
+    from spacemind_ros.model.presets import load_model
+    from spacemind_ros.runtime import RuntimeSettings
+
+    settings = EvalSettings(model_path=model_path, preset=preset, device=device,
+                            frames=model_frames(model_path, preset))
+    model, processor = load_model(model_path or None, preset=preset, runtime=RuntimeSettings.resolve(device, "auto"))
+    return settings, model, processor
+
+
+def watched_bags(records: list[dict], folder, settings, model, processor, max_new_tokens: int | None = None):
+    """Per bag of ``records`` (each with ``bag`` relative to ``folder``, in first-seen order): ``(its records, a
+    SpatialReasoner that watched the whole bag)``, as a node that watched that walk; closed before the next bag."""
+    from pathlib import Path
+
+    from spacemind_ros.eval.bags import bag_frames
+    from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner
+
+    by_bag: dict[str, list[dict]] = {}
+    for r in records:
+        by_bag.setdefault(r["bag"], []).append(r)
+    extra = {"max_new_tokens": max_new_tokens} if max_new_tokens else {}
+    for bag, group in by_bag.items():
+        reasoner = SpatialReasoner(model, processor, settings.window_config(),
+                                   ReasonerConfig(compute_nice=0, default_timeout_s=600.0, **extra))
+        try:
+            for stamp, image in bag_frames(Path(folder) / bag, group[0].get("image_topic", "/camera/image_raw")):
+                reasoner.add_frame(stamp, image, copy=False)
+            reasoner.wait_features()
+            yield group, reasoner
+        finally:
+            reasoner.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from spacemind_ros.eval.bags import bag_frames
 from spacemind_ros.eval.questions import read_jsonl
 
 KEYS = ("exact", "actions", "landmarks", "non_empty")
@@ -40,44 +39,27 @@ def read_routes(path: Path) -> list[dict]:
 def run_routes(path: Path, out: Path, model_path: str = "", preset: str = "small", device: str = "cpu",
                limit: int | None = None) -> dict:
     """Answer every route record of ``path`` offline; ``out/routes.jsonl`` (one line each) and the summary."""
-    from spacemind_ros.eval.settings import EvalSettings, model_frames
-    from spacemind_ros.model.presets import load_model
-    from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner
-    from spacemind_ros.runtime import RuntimeSettings
+    from spacemind_ros.eval.offline import offline_model, watched_bags
 
     path, out = Path(path), Path(out)
     records = read_routes(path)[:limit]
-    frames = model_frames(model_path, preset)
-    settings = EvalSettings(model_path=model_path, preset=preset, device=device, frames=frames)
-    model, processor = load_model(model_path or None, preset=preset, runtime=RuntimeSettings.resolve(device, "auto"))
+    settings, model, processor = offline_model(model_path, preset, device)
     out.mkdir(parents=True, exist_ok=True)
     totals = dict.fromkeys(KEYS, 0)
-    by_bag: dict[str, list[dict]] = {}
-    for r in records:
-        by_bag.setdefault(r["bag"], []).append(r)
     with open(out / "routes.jsonl", "w", encoding="utf-8") as f:
-        for bag, group in by_bag.items():
-            # One window per bag, as a node that watched that walk.
-            reasoner = SpatialReasoner(model, processor, settings.window_config(),
-                                       ReasonerConfig(compute_nice=0, default_timeout_s=600.0))
-            try:
-                for stamp, image in bag_frames(path.parent / bag, group[0].get("image_topic", "/camera/image_raw")):
-                    reasoner.add_frame(stamp, image, copy=False)
-                reasoner.wait_features()
-                for r in group:
-                    answer = reasoner.route(r["goal"], r["start"])
-                    match = route_match(answer.actions, answer.landmarks, r)
-                    for k in KEYS:
-                        totals[k] += match[k]
-                    f.write(json.dumps({"id": r.get("id"), "goal": r["goal"], "start": r["start"],
-                                        "prediction": answer.answer, "steps": answer.steps,
-                                        "actions": answer.actions, "landmarks": answer.landmarks,
-                                        "ground_truth": r["ground_truth"], "success": answer.success,
-                                        "error_code": answer.error_code, "match": match}) + "\n")
-            finally:
-                reasoner.close()
+        for group, reasoner in watched_bags(records, path.parent, settings, model, processor):
+            for r in group:
+                answer = reasoner.route(r["goal"], r["start"])
+                match = route_match(answer.actions, answer.landmarks, r)
+                for k in KEYS:
+                    totals[k] += match[k]
+                f.write(json.dumps({"id": r.get("id"), "goal": r["goal"], "start": r["start"],
+                                    "prediction": answer.answer, "steps": answer.steps,
+                                    "actions": answer.actions, "landmarks": answer.landmarks,
+                                    "ground_truth": r["ground_truth"], "success": answer.success,
+                                    "error_code": answer.error_code, "match": match}) + "\n")
     n = len(records)
-    summary = {"routes": n, "model": settings.model_label, "frames": frames,
+    summary = {"routes": n, "model": settings.model_label, "frames": settings.frames,
                **{k: (100.0 * totals[k] / n if n else 0.0) for k in KEYS}}
     (out / "routes_score.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
