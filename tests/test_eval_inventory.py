@@ -52,6 +52,7 @@ def test_the_command_answers_every_question_and_scores_it(synth_scene, tmp_path,
     assert summary["records"] == 2 and summary["frames"] == 8
     assert summary["order"]["questions"] == summary["totals"]["questions"] == 1
     assert summary["totals"]["prior_pairs_f1"] == 1.0  # one scene: its own list is the frequency list
+    assert set(summary["order"]) == {"questions", "f1", "prior_f1"}  # the order question asks for no counts
     lines = [json.loads(x) for x in (out / "inventory.jsonl").read_text().splitlines()]
     assert [x["kind"] for x in lines] == ["order", "totals"] and all(x["success"] for x in lines)
     assert lines[1]["match"] == inventory_match(lines[1]["prediction"], records[1]["ground_truth"])

@@ -19,6 +19,7 @@ from spacemind_ros.eval.questions import read_jsonl
 
 MAX_NEW_TOKENS = 64
 KINDS = {"order": "Name the objects", "totals": "Name each kind"}  # question text starts (scenes/inventory.py)
+SCORES = {"order": ("f1",), "totals": ("f1", "pairs_f1")}  # the order question never asks for counts
 
 
 def parse_items(text: str) -> list[tuple[str, int | None]]:
@@ -103,8 +104,8 @@ def run_inventory(path: Path, out: Path, prior_from: Path, model_path: str = "",
                 answer = reasoner.ask(r["question"], task="open")
                 match = inventory_match(answer.answer, r["ground_truth"])
                 guess = inventory_match(prior[kind], r["ground_truth"])
-                row = scores.setdefault(kind, {k: [] for k in ("f1", "pairs_f1", "prior_f1", "prior_pairs_f1")})
-                for k in ("f1", "pairs_f1"):
+                row = scores.setdefault(kind, {k: [] for s in SCORES[kind] for k in (s, "prior_" + s)})
+                for k in SCORES[kind]:
                     row[k].append(match[k])
                     row["prior_" + k].append(guess[k])
                 f.write(json.dumps({"id": r.get("id"), "kind": kind, "prediction": answer.answer,
@@ -113,8 +114,5 @@ def run_inventory(path: Path, out: Path, prior_from: Path, model_path: str = "",
     summary = {"records": len(records), "model": settings.model_label, "frames": settings.frames, "prior": prior,
                **{kind: {"questions": len(row["f1"]), **{k: sum(v) / len(v) for k, v in row.items()}}
                   for kind, row in scores.items()}}
-    for kind in scores:  # the counts of the order question are never asked for
-        if kind == "order":
-            del summary[kind]["pairs_f1"], summary[kind]["prior_pairs_f1"]
     (out / "inventory_score.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary

@@ -1,6 +1,8 @@
 """Offline answering: the ROS-free pipeline's SpatialReasoner over frames read from the bag (deterministic)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from spacemind_ros.eval.questions import Question
 
 
@@ -66,8 +68,6 @@ def offline_model(model_path: str, preset: str, device: str):
 def watched_bags(records: list[dict], folder, settings, model, processor, max_new_tokens: int | None = None):
     """Per bag of ``records`` (each with ``bag`` relative to ``folder``, in first-seen order): ``(its records, a
     SpatialReasoner that watched the whole bag)``, as a node that watched that walk; closed before the next bag."""
-    from pathlib import Path
-
     from spacemind_ros.eval.bags import bag_frames
     from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner
 

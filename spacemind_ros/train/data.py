@@ -92,7 +92,6 @@ class QADataset(Dataset):
         except Exception as exc:  # noqa: BLE001 - any unreadable media is one skipped sample, named
             return Skipped(rec.id, rec.media, f"{type(exc).__name__}: {exc}")
 
-
     def _word_targets(self, rec: QARecord, input_ids: torch.Tensor) -> torch.Tensor:
         """``[image tokens, classes]``: the sampled frames' token class shares (visual_words), zeros where the
         record has none (not a scene bag's image topic) or they do not fit its image tokens."""
