@@ -15,12 +15,7 @@ class OfflineBackend:
         from spacemind_ros.pipeline import ReasonerConfig, SpatialReasoner
 
         if model is None:
-            from spacemind_ros.model.presets import load_model
-
-            from spacemind_ros.runtime import RuntimeSettings
-
-            runtime = RuntimeSettings.resolve(settings.device, "auto")  # the node's default dtype policy too
-            model, processor = load_model(settings.model_path or None, preset=settings.preset, runtime=runtime)
+            model, processor = load_settings_model(settings)
         # The node's defaults (feature worker, KV cache, merged LoRA), at VSI-Bench's 16 tokens: the same
         # computation as a node started by the live mode.
         # compute_nice 0: no image intake to protect here, and a niced query crawls on a busy machine.
@@ -53,16 +48,22 @@ class OfflineBackend:
         self.reasoner.close()
 
 
-def offline_model(model_path: str, preset: str, device: str):
-    """(EvalSettings at the model's own frame count, model, processor) for the offline tools beside ``run``."""
-    from spacemind_ros.eval.settings import EvalSettings, model_frames
+def load_settings_model(settings):
+    """(model, processor) that ``settings`` name (folder or preset) on its device."""
     from spacemind_ros.model.presets import load_model
     from spacemind_ros.runtime import RuntimeSettings
 
+    runtime = RuntimeSettings.resolve(settings.device, "auto")  # the node's default dtype policy too
+    return load_model(settings.model_path or None, preset=settings.preset, runtime=runtime)
+
+
+def offline_model(model_path: str, preset: str, device: str):
+    """(EvalSettings at the model's own frame count, model, processor) for the offline tools beside ``run``."""
+    from spacemind_ros.eval.settings import EvalSettings, model_frames
+
     settings = EvalSettings(model_path=model_path, preset=preset, device=device,
                             frames=model_frames(model_path, preset))
-    model, processor = load_model(model_path or None, preset=preset, runtime=RuntimeSettings.resolve(device, "auto"))
-    return settings, model, processor
+    return (settings, *load_settings_model(settings))
 
 
 def watched_bags(records: list[dict], folder, settings, model, processor, max_new_tokens: int | None = None):
